@@ -1,0 +1,44 @@
+# appmanage — `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/appmanage
+ARGS  ?=
+export CGO_ENABLED := 1
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+web-assets: ## Fetch the pinned GraphiQL and React files from the npm registry (skipped when present)
+	@bash web/graphiql/fetch-assets.sh
+
+generate: ## Regenerate the gqlgen code from graph/schema/*.graphqls
+	$(GO) tool gqlgen generate
+
+build: web-assets ## Build bin/appmanage
+	$(GO) build -o $(BIN) .
+
+run: build ## Start the server; with no backend configured it runs in sandbox mode (ARGS="--listen ..." to pass flags)
+	./$(BIN) serve $(ARGS)
+
+test: web-assets ## Run every test with the race detector
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-real: web-assets ## Run the datasource and workflow suites against real servers (APPMANAGE_TEST_* variables; skips when unset)
+	@bash scripts/test-real.sh
+
+lint: ## go vet and staticcheck
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+bench: web-assets ## Run the benchmarks (performance goals are checked here, not in tests)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+check-generated: ## Fail when the committed gqlgen code does not match the schema
+	@bash scripts/check-generated.sh
+
+clean: ## Remove build output
+	rm -rf bin
+
+.PHONY: help web-assets generate build run test test-real lint bench check-generated clean

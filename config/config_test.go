@@ -1,0 +1,111 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestNoBackendMeansSandbox(t *testing.T) {
+	c, err := Parse(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Sandbox, AllUpstreams) {
+		t.Fatalf("Sandbox = %v, want all", c.Sandbox)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.Workers != 4 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestSandboxFlagForms(t *testing.T) {
+	real := map[string]string{
+		"APPMANAGE_GITEA_URL": "http://gitea:3000", "APPMANAGE_GITEA_TOKEN": "t", "APPMANAGE_GITEA_OWNER": "apps",
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--sandbox"}, AllUpstreams},
+		{[]string{"--sandbox=portainer,npm"}, []string{Portainer, NPM}},
+		{[]string{"--sandbox=all"}, AllUpstreams},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.args, env(real), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if !slices.Equal(c.Sandbox, tt.want) {
+			t.Errorf("%v: Sandbox = %v, want %v", tt.args, c.Sandbox, tt.want)
+		}
+	}
+	if _, err := Parse([]string{"--sandbox=docker"}, env(nil), io.Discard); err == nil {
+		t.Fatal("unknown upstream accepted")
+	}
+}
+
+func TestPartialConfigNamesWhatIsMissing(t *testing.T) {
+	_, err := Parse([]string{"--sandbox=portainer,npm"}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--gitea-url") {
+		t.Fatalf("err = %v, want it to name --gitea-url", err)
+	}
+}
+
+func TestFlagsOverrideEnvAndSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]string{"--listen", "127.0.0.1:9999"}, env(map[string]string{
+		"APPMANAGE_LISTEN":             "127.0.0.1:1111",
+		"APPMANAGE_DATA_DIR":           dir,
+		"APPMANAGE_ADMIN_API_KEY_FILE": keyFile,
+		"APPMANAGE_WORKERS":            "7",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" || c.DataDir != dir || c.AdminAPIKey != "s3cret" || c.Workers != 7 {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, args := range [][]string{
+		{"--listen", "nope"},
+		{"--log-format", "xml"},
+		{"--log-level", "loud"},
+		{"--workers", "0"},
+		{"--sandbox=portainer,npm", "--gitea-url", "ftp://x", "--gitea-token", "t", "--gitea-owner", "o"},
+		{"--sandbox=portainer,npm", "--gitea-url", "http://u:p@x", "--gitea-token", "t", "--gitea-owner", "o"},
+		{"extra"},
+	} {
+		if _, err := Parse(args, env(nil), io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+func TestHelpDocumentsEveryFlagAndEnv(t *testing.T) {
+	var sb strings.Builder
+	_, err := Parse([]string{"--help"}, env(nil), &sb)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	help := sb.String()
+	for _, want := range []string{"--listen", "APPMANAGE_LISTEN", "--data-dir", "--sandbox", "APPMANAGE_SANDBOX", "--library-dir",
+		"APPMANAGE_LIBRARY_DIR", "--gitea-clone-url", "APPMANAGE_PORTAINER_API_KEY", "APPMANAGE_NPM_PASSWORD", "APPMANAGE_ADMIN_API_KEY"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %s", want)
+		}
+	}
+}

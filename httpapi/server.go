@@ -1,0 +1,267 @@
+// Package httpapi builds the HTTP surface: /graphql (POST, GET, websocket
+// graphql-transport-ws, SSE), /graphiql, /healthz, /readyz and /metrics.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Authenticator is what the HTTP layer needs from auth.
+type Authenticator interface {
+	// Middleware rejects requests without a valid key (401) and puts the
+	// caller into the request context; websocket upgrades pass through.
+	Middleware(next http.Handler) http.Handler
+	// WebsocketInit authenticates the connection_init payload.
+	WebsocketInit(ctx context.Context, payload map[string]any) (context.Context, error)
+}
+
+// ReadyCheck reports whether a dependency is usable.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Options wires the server.
+type Options struct {
+	Schema   graphql.ExecutableSchema
+	Auth     Authenticator
+	GraphiQL http.Handler
+	// PerRequest wraps /graphql after authentication, e.g. to attach
+	// per-request dataloaders.
+	PerRequest     func(http.Handler) http.Handler
+	Ready          []ReadyCheck
+	Sandbox        []string
+	AllowedOrigins []string
+	Registry       *prometheus.Registry
+	Log            *slog.Logger
+
+	ComplexityLimit int   // default 2000
+	DepthLimit      int   // default 12
+	BodyLimit       int64 // bytes; default 1 MiB
+}
+
+// New returns the router.
+func New(o Options) http.Handler {
+	if o.ComplexityLimit == 0 {
+		o.ComplexityLimit = 2000
+	}
+	if o.DepthLimit == 0 {
+		o.DepthLimit = 12
+	}
+	if o.BodyLimit == 0 {
+		o.BodyLimit = 1 << 20
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	m := newHTTPMetrics(o.Registry)
+
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, recoverer(o.Log), m.middleware, requestLog(o.Log))
+
+	gql := newGraphQL(o)
+	var gh http.Handler = http.MaxBytesHandler(gql, o.BodyLimit)
+	if o.PerRequest != nil {
+		gh = o.PerRequest(gh)
+	}
+	gh = o.Auth.Middleware(gh)
+	r.Handle("/graphql", gh)
+
+	if o.GraphiQL != nil {
+		r.Handle("/graphiql", o.GraphiQL)
+		r.Handle("/graphiql/*", o.GraphiQL)
+	}
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	r.Get("/readyz", readyHandler(o.Ready, o.Sandbox))
+	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, "/graphiql", http.StatusFound)
+	})
+	return r
+}
+
+func newGraphQL(o Options) *handler.Server {
+	srv := handler.New(o.Schema)
+	// SSE first, then websocket, then the plain HTTP transports: gqlgen picks
+	// the first transport that supports a request.
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+			// Same-origin is always allowed; extra patterns come from config.
+			OriginPatterns: o.AllowedOrigins,
+		}},
+		KeepAlivePingInterval: 10 * time.Second,
+		InitTimeout:           10 * time.Second,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			ctx, err := o.Auth.WebsocketInit(ctx, p)
+			if err != nil {
+				return ctx, nil, err
+			}
+			return ctx, &p, nil
+		},
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// Every /graphql caller is authenticated before it gets here, so
+	// introspection is only ever served to key holders.
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
+	srv.Use(depthLimit{Max: o.DepthLimit})
+	srv.SetErrorPresenter(presentError(o.Log))
+	srv.SetRecoverFunc(recoverPanic(o.Log))
+	return srv
+}
+
+type readyReport struct {
+	Ready   bool              `json:"ready"`
+	Sandbox []string          `json:"sandbox"`
+	Checks  map[string]string `json:"checks"`
+}
+
+func readyHandler(checks []ReadyCheck, sandbox []string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		rep := readyReport{Ready: true, Sandbox: sandbox, Checks: map[string]string{}}
+		if rep.Sandbox == nil {
+			rep.Sandbox = []string{}
+		}
+		for _, c := range checks {
+			if err := c.Check(ctx); err != nil {
+				rep.Ready = false
+				rep.Checks[c.Name] = err.Error()
+			} else {
+				rep.Checks[c.Name] = "ok"
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if !rep.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(rep)
+	}
+}
+
+func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", p)
+					http.Error(w, "internal error", http.StatusInternalServerError)
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func requestLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			// Never the query string or headers: keys and secrets live there.
+			log.DebugContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path,
+				"status", ww.Status(), "bytes", ww.BytesWritten(), "latency", time.Since(start),
+				"request_id", middleware.GetReqID(r.Context()))
+		})
+	}
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "appmanage_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "appmanage_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+func (m *httpMetrics) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := "other"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
+		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+// ListenAndServe serves h on addr until ctx ends, then shuts down
+// gracefully within grace. ready, when non-nil, receives the bound address.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// No WriteTimeout: subscriptions (websocket, SSE) stay open by design.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down HTTP server", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	if serr := <-errc; serr != nil && serr != http.ErrServerClosed {
+		return serr
+	}
+	return err
+}

@@ -1,0 +1,19 @@
+// Package resolvers holds the thin GraphQL resolvers: each checks auth,
+// validates and converts input, calls one domain method and maps the result.
+// No upstream HTTP and no SQL happen here.
+package resolvers
+
+import (
+	"log/slog"
+
+	"github.com/appmanage/appmanage/apperr"
+)
+
+// Resolver carries the dependencies every resolver needs; it is built once
+// at start-up.
+type Resolver struct {
+	Log *slog.Logger
+}
+
+// notBuilt names a capability that a later issue builds.
+func notBuilt(what string) error { return apperr.NotImplementedYet(what) }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerates the gqlgen code in a scratch copy of the tree and compares it
+# with what is committed, so a schema change without `make generate` fails.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tar -C "$root" --exclude=./bin --exclude=./data --exclude=./.git -cf - . | tar -C "$tmp" -xf -
+(cd "$tmp" && go tool gqlgen generate)
+status=0
+for f in graph/generated.go graph/model/models_gen.go; do
+  if ! cmp -s "$root/$f" "$tmp/$f"; then
+    echo "$f is stale: run 'make generate' and commit the result" >&2
+    status=1
+  fi
+done
+for f in "$tmp"/resolvers/*.resolvers.go; do
+  if ! cmp -s "$f" "$root/resolvers/$(basename "$f")"; then
+    echo "resolvers/$(basename "$f") differs from what gqlgen generates: run 'make generate'" >&2
+    status=1
+  fi
+done
+exit $status
