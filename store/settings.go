@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/appmanage/appmanage/apperr"
+)
+
+// ErrSettingNotFound means no setting has that key; the returned error is
+// also NOT_FOUND.
+var ErrSettingNotFound = errors.New("setting not found")
+
+// Setting is a run-time setting. From ListSettings, a secret setting has an
+// empty Value and HasValue tells whether one is stored: secrets are
+// write-only outside GetSetting.
+type Setting struct {
+	Key       string    `db:"key"`
+	Value     string    `db:"value"`
+	Secret    bool      `db:"secret"`
+	HasValue  bool      `db:"has_value"`
+	UpdatedAt time.Time `db:"updated_at"`
+}
+
+// GetSetting returns one setting with its value, secret or not: it is for
+// the code that uses the setting, never for listing to clients.
+func (db *DB) GetSetting(ctx context.Context, key string) (Setting, error) {
+	var s Setting
+	err := db.R.GetContext(ctx, &s, `SELECT key, value, secret, value <> '' AS has_value, updated_at
+		FROM settings WHERE key = ?`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Setting{}, apperr.Wrap(apperr.NotFound, ErrSettingNotFound, "setting %q", key)
+	}
+	if err != nil {
+		return Setting{}, fmt.Errorf("get setting %q: %w", key, err)
+	}
+	return s, nil
+}
+
+// SetSetting creates or replaces a setting. Secrecy is sticky: once a key
+// has been stored as secret it stays secret even if a later caller passes
+// secret=false, so a caller's mistake cannot publish a secret through
+// ListSettings.
+func (db *DB) SetSetting(ctx context.Context, key, value string, secret bool) error {
+	if strings.TrimSpace(key) == "" {
+		return apperr.Invalid("key", "must not be empty")
+	}
+	_, err := db.W.ExecContext(ctx, `INSERT INTO settings (key, value, secret, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, secret = MAX(secret, excluded.secret),
+			updated_at = excluded.updated_at`, key, value, secret, time.Now().UTC())
+	if err != nil {
+		// The value is not in the error: it may be a secret.
+		return fmt.Errorf("set setting %q: %w", key, err)
+	}
+	return nil
+}
+
+// ListSettings returns every setting ordered by key. Secret values are not
+// even read from the database: Value is empty and HasValue says whether one
+// is set.
+func (db *DB) ListSettings(ctx context.Context) ([]Setting, error) {
+	out := []Setting{}
+	err := db.R.SelectContext(ctx, &out, `SELECT key, CASE WHEN secret THEN '' ELSE value END AS value,
+		secret, value <> '' AS has_value, updated_at FROM settings ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("list settings: %w", err)
+	}
+	return out, nil
+}
