@@ -46,7 +46,10 @@ type Options struct {
 	GraphiQL http.Handler
 	// PerRequest wraps /graphql after authentication, e.g. to attach
 	// per-request dataloaders.
-	PerRequest     func(http.Handler) http.Handler
+	PerRequest func(http.Handler) http.Handler
+	// RootFieldAuth checks the caller's rights on every root field
+	// (queries, mutations, subscriptions) before it resolves.
+	RootFieldAuth  graphql.RootFieldMiddleware
 	Ready          []ReadyCheck
 	Sandbox        []string
 	AllowedOrigins []string
@@ -130,6 +133,9 @@ func newGraphQL(o Options) *handler.Server {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(depthLimit{Max: o.DepthLimit})
+	if o.RootFieldAuth != nil {
+		srv.AroundRootFields(o.RootFieldAuth)
+	}
 	srv.SetErrorPresenter(presentError(o.Log))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
 	return srv

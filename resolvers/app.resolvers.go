@@ -8,100 +8,118 @@ package resolvers
 import (
 	"context"
 
+	"github.com/appmanage/appmanage/apps"
+
 	"github.com/appmanage/appmanage/graph"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
 func (r *appResolver) AppName(ctx context.Context, obj *model.App) (*string, error) {
-	return nil, notBuilt("appName")
+	return nil, notBuilt("App.appName (the App aggregate read side)")
 }
 
 func (r *appResolver) Version(ctx context.Context, obj *model.App) (*string, error) {
-	return nil, notBuilt("version")
+	return nil, notBuilt("App.version (the App aggregate read side)")
 }
 
 func (r *appResolver) Domains(ctx context.Context, obj *model.App) ([]string, error) {
-	return nil, notBuilt("domains")
+	return nil, notBuilt("App.domains (the App aggregate read side)")
 }
 
 func (r *appResolver) DefaultDomain(ctx context.Context, obj *model.App) (*string, error) {
-	return nil, notBuilt("defaultDomain")
+	return nil, notBuilt("App.defaultDomain (the App aggregate read side)")
 }
 
 func (r *appResolver) Env(ctx context.Context, obj *model.App) ([]model.EnvVar, error) {
-	return nil, notBuilt("env")
+	return nil, notBuilt("App.env (the App aggregate read side)")
 }
 
 func (r *appResolver) Variables(ctx context.Context, obj *model.App) (map[string]any, error) {
-	return nil, notBuilt("variables")
+	return nil, notBuilt("App.variables (the App aggregate read side)")
 }
 
 func (r *appResolver) Repository(ctx context.Context, obj *model.App) (*model.Repository, error) {
-	return nil, notBuilt("repository")
+	return nil, notBuilt("App.repository (the App aggregate read side)")
 }
 
 func (r *appResolver) Proxies(ctx context.Context, obj *model.App) ([]model.Proxy, error) {
-	return nil, notBuilt("proxies")
+	return nil, notBuilt("App.proxies (the App aggregate read side)")
 }
 
 func (r *appResolver) Containers(ctx context.Context, obj *model.App) ([]model.Container, error) {
-	return nil, notBuilt("containers")
+	return nil, notBuilt("App.containers (the App aggregate read side)")
 }
 
 func (r *appResolver) Stack(ctx context.Context, obj *model.App) (*model.Stack, error) {
-	return nil, notBuilt("stack")
+	return nil, notBuilt("App.stack (the App aggregate read side)")
 }
 
 func (r *appResolver) LastOperation(ctx context.Context, obj *model.App) (*model.Operation, error) {
-	return nil, notBuilt("lastOperation")
+	return nil, notBuilt("App.lastOperation (the App aggregate read side)")
 }
 
 func (r *mutationResolver) InstallApp(ctx context.Context, input model.InstallAppInput) (*model.Operation, error) {
-	return nil, notBuilt("installApp")
+	req := apps.InstallRequest{
+		AppName: input.AppName, AppID: input.AppID, Domains: input.Domains,
+		DefaultDomain: deref(input.DefaultDomain), Version: deref(input.Version),
+		EndpointID: deref(input.EndpointID), IdempotencyKey: deref(input.IdempotencyKey),
+	}
+	for _, s := range input.Settings {
+		req.Settings = append(req.Settings, apps.EnvSetting{Name: s.Name, Value: s.Value})
+	}
+	op, err := r.Domain.Install(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) UninstallApp(ctx context.Context, id string, purgeData *bool, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("uninstallApp")
+	op, err := r.Domain.Uninstall(ctx, id, deref(purgeData), deref(idempotencyKey))
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) StartApp(ctx context.Context, id string, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("startApp")
+	return nil, notBuilt("startApp (app lifecycle operations)")
 }
 
 func (r *mutationResolver) StopApp(ctx context.Context, id string, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("stopApp")
+	return nil, notBuilt("stopApp (app lifecycle operations)")
 }
 
 func (r *mutationResolver) RestartApp(ctx context.Context, id string, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("restartApp")
+	return nil, notBuilt("restartApp (app lifecycle operations)")
 }
 
 func (r *mutationResolver) RedeployApp(ctx context.Context, id string, pullImages *bool, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("redeployApp")
+	return nil, notBuilt("redeployApp (app lifecycle operations)")
 }
 
 func (r *mutationResolver) UpdateAppGit(ctx context.Context, id string, input model.UpdateAppGitInput) (*model.Operation, error) {
-	return nil, notBuilt("updateAppGit")
+	return nil, notBuilt("updateAppGit (app lifecycle operations)")
 }
 
 func (r *mutationResolver) UpdateAppEnv(ctx context.Context, id string, changes []model.EnvVarInput) (*model.Operation, error) {
-	return nil, notBuilt("updateAppEnv")
+	return nil, notBuilt("updateAppEnv (app lifecycle operations)")
 }
 
 func (r *mutationResolver) UpgradeApp(ctx context.Context, id string, version string) (*model.Operation, error) {
-	return nil, notBuilt("upgradeApp")
+	return nil, notBuilt("upgradeApp (upgrades)")
 }
 
 func (r *mutationResolver) RepairApp(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("repairApp")
+	return nil, notBuilt("repairApp (repair)")
 }
 
 func (r *queryResolver) Apps(ctx context.Context, first *int, after *string, filter *model.AppFilter) (*model.AppConnection, error) {
-	return nil, notBuilt("apps")
+	return nil, notBuilt("Query.apps (the App aggregate read side)")
 }
 
 func (r *queryResolver) App(ctx context.Context, id string) (*model.App, error) {
-	return nil, notBuilt("app")
+	return nil, notBuilt("Query.app (the App aggregate read side)")
 }
 
 func (r *Resolver) App() graph.AppResolver { return &appResolver{r} }

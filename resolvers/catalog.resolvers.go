@@ -12,13 +12,23 @@ import (
 )
 
 func (r *queryResolver) Catalog(ctx context.Context, search *string, category *string) ([]model.CatalogApp, error) {
-	return nil, notBuilt("catalog")
+	found := r.Library.Search(deref(search), deref(category))
+	out := make([]model.CatalogApp, 0, len(found))
+	for _, a := range found {
+		out = append(out, mapCatalogApp(a))
+	}
+	return out, nil
 }
 
 func (r *queryResolver) CatalogCategories(ctx context.Context) ([]string, error) {
-	return nil, notBuilt("catalogCategories")
+	return nonNil(r.Library.Categories()), nil
 }
 
 func (r *queryResolver) LibraryProblems(ctx context.Context) ([]model.LibraryProblem, error) {
-	return nil, notBuilt("libraryProblems")
+	problems := r.Library.Problems()
+	out := make([]model.LibraryProblem, 0, len(problems))
+	for _, p := range problems {
+		out = append(out, model.LibraryProblem{Dir: p.Dir, Reason: p.Reason})
+	}
+	return out, nil
 }

@@ -12,5 +12,17 @@ import (
 )
 
 func (r *queryResolver) Endpoints(ctx context.Context) ([]model.Endpoint, error) {
-	return nil, notBuilt("endpoints")
+	eps, err := r.Domain.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Endpoint, 0, len(eps))
+	for _, e := range eps {
+		st := model.EndpointStatusDown
+		if e.Status == 1 {
+			st = model.EndpointStatusUp
+		}
+		out = append(out, model.Endpoint{ID: e.ID, Name: e.Name, Type: e.Type, URL: ptr(e.URL), Status: st})
+	}
+	return out, nil
 }

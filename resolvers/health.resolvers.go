@@ -7,10 +7,29 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/appmanage/appmanage/graph/model"
 )
 
 func (r *queryResolver) Health(ctx context.Context) (*model.Health, error) {
-	return nil, notBuilt("health")
+	rep := r.Checker.Report(ctx)
+	h := &model.Health{Status: model.HealthStatusOk, Sandbox: rep.Sandbox, Version: r.Version, Database: rep.Database,
+		Upstreams: make([]model.UpstreamHealth, 0, len(rep.Upstreams))}
+	up := 0
+	for _, u := range rep.Upstreams {
+		ms := int(u.Latency / time.Millisecond)
+		h.Upstreams = append(h.Upstreams, model.UpstreamHealth{Name: u.Name, URL: ptr(u.URL), Sandbox: u.Sandbox, Up: u.Up,
+			Version: ptr(u.Version), LatencyMs: &ms, Error: ptr(u.Error)})
+		if u.Up {
+			up++
+		}
+	}
+	switch {
+	case !rep.Database || (up == 0 && len(rep.Upstreams) > 0):
+		h.Status = model.HealthStatusDown
+	case up < len(rep.Upstreams):
+		h.Status = model.HealthStatusDegraded
+	}
+	return h, nil
 }

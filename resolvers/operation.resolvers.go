@@ -8,28 +8,83 @@ package resolvers
 import (
 	"context"
 
+	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/ops"
+
 	"github.com/appmanage/appmanage/graph"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
 func (r *mutationResolver) CancelOperation(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("cancelOperation")
+	op, err := r.Ops.Cancel(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *operationResolver) Events(ctx context.Context, obj *model.Operation, afterSeq *int) ([]model.OperationEvent, error) {
-	return nil, notBuilt("events")
+	evs, err := r.Ops.Events(ctx, obj.ID, deref(afterSeq))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.OperationEvent, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, *mapEvent(e))
+	}
+	return out, nil
 }
 
 func (r *queryResolver) Operation(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("operation")
+	op, err := r.Ops.Get(ctx, id)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *queryResolver) Operations(ctx context.Context, appID *string, first *int) ([]model.Operation, error) {
-	return nil, notBuilt("operations")
+	limit := 50
+	if first != nil {
+		if *first < 0 || *first > 500 {
+			return nil, apperr.Invalid("first", "must be between 0 and 500")
+		}
+		limit = *first
+	}
+	list, err := r.Ops.List(ctx, ops.ListFilter{AppID: deref(appID), Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Operation, 0, len(list))
+	for i := range list {
+		out = append(out, *mapOperation(&list[i]))
+	}
+	return out, nil
 }
 
 func (r *subscriptionResolver) OperationEvents(ctx context.Context, id string, afterSeq *int) (<-chan *model.OperationEvent, error) {
-	return nil, notBuilt("operationEvents")
+	if deref(afterSeq) < 0 {
+		return nil, apperr.Invalid("afterSeq", "must not be negative")
+	}
+	src, err := r.Ops.Subscribe(ctx, id, deref(afterSeq))
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *model.OperationEvent)
+	go func() {
+		defer close(out)
+		for e := range src {
+			select {
+			case out <- mapEvent(e):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }
 
 func (r *Resolver) Operation() graph.OperationResolver { return &operationResolver{r} }

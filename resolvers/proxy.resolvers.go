@@ -12,29 +12,29 @@ import (
 )
 
 func (r *mutationResolver) AddAppDomains(ctx context.Context, id string, domains []string) (*model.Operation, error) {
-	return nil, notBuilt("addAppDomains")
+	return nil, notBuilt("addAppDomains (domain and proxy management)")
 }
 
 func (r *mutationResolver) UpdateAppProxy(ctx context.Context, id string, proxyID int, domains []string) (*model.Operation, error) {
-	return nil, notBuilt("updateAppProxy")
+	return nil, notBuilt("updateAppProxy (domain and proxy management)")
 }
 
 func (r *mutationResolver) DeleteAppProxy(ctx context.Context, id string, proxyID int) (*model.Operation, error) {
-	return nil, notBuilt("deleteAppProxy")
+	return nil, notBuilt("deleteAppProxy (domain and proxy management)")
 }
 
 func (r *mutationResolver) DeleteAppProxies(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("deleteAppProxies")
+	return nil, notBuilt("deleteAppProxies (domain and proxy management)")
 }
 
 func (r *mutationResolver) EnableAppProxies(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("enableAppProxies")
+	return nil, notBuilt("enableAppProxies (domain and proxy management)")
 }
 
 func (r *mutationResolver) DisableAppProxies(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("disableAppProxies")
+	return nil, notBuilt("disableAppProxies (domain and proxy management)")
 }
 
 func (r *mutationResolver) SetDefaultDomain(ctx context.Context, id string, domain string) (*model.Operation, error) {
-	return nil, notBuilt("setDefaultDomain")
+	return nil, notBuilt("setDefaultDomain (domain and proxy management)")
 }

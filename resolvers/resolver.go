@@ -7,12 +7,23 @@ import (
 	"log/slog"
 
 	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/apps"
+	"github.com/appmanage/appmanage/auth"
+	"github.com/appmanage/appmanage/health"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/ops"
 )
 
 // Resolver carries the dependencies every resolver needs; it is built once
 // at start-up.
 type Resolver struct {
-	Log *slog.Logger
+	Log     *slog.Logger
+	Domain  *apps.Service
+	Ops     *ops.Engine
+	Library *library.Library
+	Checker *health.Checker
+	Auth    *auth.Service
+	Version string
 }
 
 // notBuilt names a capability that a later issue builds.

@@ -7,26 +7,53 @@ package resolvers
 
 import (
 	"context"
+	"strings"
+
+	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/auth"
 
 	"github.com/appmanage/appmanage/graph/model"
 )
 
 func (r *mutationResolver) UpdateSettings(ctx context.Context, input []model.SettingInput) ([]model.Setting, error) {
-	return nil, notBuilt("updateSettings")
+	return nil, notBuilt("updateSettings (run-time settings)")
 }
 
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, name string, scope string) (*model.CreatedAPIKey, error) {
-	return nil, notBuilt("createApiKey")
+	sc, err := auth.ParseScope(scope)
+	if err != nil {
+		return nil, apperr.Invalid("scope", "want read, write or admin")
+	}
+	if strings.TrimSpace(name) == "" || len(name) > 100 {
+		return nil, apperr.Invalid("name", "give a name of 1-100 characters")
+	}
+	key, rec, err := r.Auth.Create(ctx, name, sc)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreatedAPIKey{Key: key, APIKey: mapAPIKey(rec)}, nil
 }
 
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error) {
-	return nil, notBuilt("revokeApiKey")
+	rec, err := r.Auth.Revoke(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return mapAPIKey(rec), nil
 }
 
 func (r *queryResolver) Settings(ctx context.Context) ([]model.Setting, error) {
-	return nil, notBuilt("settings")
+	return nil, notBuilt("Query.settings (run-time settings)")
 }
 
 func (r *queryResolver) APIKeys(ctx context.Context) ([]model.APIKey, error) {
-	return nil, notBuilt("apiKeys")
+	keys, err := r.Auth.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.APIKey, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *mapAPIKey(k))
+	}
+	return out, nil
 }

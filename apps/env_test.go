@@ -1,0 +1,209 @@
+package apps
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appmanage/appmanage/datasources/gitea"
+	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
+	"github.com/appmanage/appmanage/datasources/portainer"
+	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
+	"github.com/appmanage/appmanage/datasources/proxymanager"
+	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/ops"
+	"github.com/appmanage/appmanage/store"
+)
+
+// testEnv is the domain wired to the three stateful fakes, on a real SQLite
+// file, as the sandbox wires it.
+type testEnv struct {
+	t         testing.TB
+	Gitea     *giteafake.Server
+	Portainer *portainerfake.Server
+	NPM       *npmfake.Server
+	DBPath    string
+	DB        *store.DB
+	Engine    *ops.Engine
+	Svc       *Service
+	Lib       *library.Library
+	Repos     *gitea.Client
+	Stacks    *portainer.Client
+	Proxies   *proxymanager.Client
+	Owner     string
+}
+
+type envOptions struct {
+	clientTimeout time.Duration
+	opsOptions    ops.Options
+	library       *library.Library
+}
+
+type envOption func(*envOptions)
+
+func withClientTimeout(d time.Duration) envOption {
+	return func(o *envOptions) { o.clientTimeout = d }
+}
+
+func withLibrary(l *library.Library) envOption { return func(o *envOptions) { o.library = l } }
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func fastOpsOptions() ops.Options {
+	return ops.Options{
+		Workers:      4,
+		StepTimeout:  10 * time.Second,
+		Deadline:     60 * time.Second,
+		UndoAttempts: 6,
+		StepGrace:    2 * time.Second,
+		Backoff:      func(int) time.Duration { return 20 * time.Millisecond },
+	}
+}
+
+func newEnv(t testing.TB, opts ...envOption) *testEnv {
+	t.Helper()
+	o := envOptions{clientTimeout: 2 * time.Second, opsOptions: fastOpsOptions()}
+	for _, f := range opts {
+		f(&o)
+	}
+	log := testLogger(t)
+	e := &testEnv{t: t}
+	e.Gitea = giteafake.New(giteafake.Options{})
+	e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{"ptr_test"}})
+	e.NPM = npmfake.New(npmfake.Options{})
+	t.Cleanup(func() { e.Gitea.Close(); e.Portainer.Close(); e.NPM.Close() })
+
+	var err error
+	e.Repos, err = gitea.New(gitea.Config{BaseURL: e.Gitea.URL(), Token: e.Gitea.Token(giteafake.AdminUser),
+		Owner: giteafake.AdminUser, Timeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Owner = giteafake.AdminUser
+	e.Stacks, err = portainer.New(portainer.Config{URL: e.Portainer.URL(), APIKey: "ptr_test", Timeout: o.clientTimeout,
+		DeployTimeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Proxies, err = proxymanager.New(proxymanager.Config{URL: e.NPM.URL(), Email: e.NPM.Email(), Password: e.NPM.Password(),
+		Timeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Lib = o.library
+	if e.Lib == nil {
+		e.Lib, err = library.Default(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.DBPath = filepath.Join(t.TempDir(), "appmanage.db")
+	e.start(o.opsOptions, log)
+	return e
+}
+
+// start opens the database and starts an engine and a service on it; after
+// Abandon it is how a "restarted process" comes up on the same file.
+func (e *testEnv) start(oo ops.Options, log *slog.Logger) {
+	t := e.t
+	db, err := store.Open(context.Background(), e.DBPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.DB = db
+	oo.Logger = log
+	e.Engine = ops.New(db, oo)
+	e.Svc = New(e.Repos, e.Stacks, e.Proxies, e.Lib, e.Engine, Config{
+		Git:         GitCredentials{Username: giteafake.AdminUser, Password: e.Gitea.Token(giteafake.AdminUser)},
+		StepTimeout: 5 * time.Second, DeployTimeout: 5 * time.Second, ContainerWait: 5 * time.Second,
+		PublicHost: "203.0.113.7",
+	}, log)
+	if err := e.Engine.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eng, d := e.Engine, db
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(ctx)
+		_ = d.Close()
+	})
+}
+
+// wait returns the operation once it is terminal.
+func (e *testEnv) wait(op *ops.Operation) *ops.Operation {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done, err := e.Engine.Wait(ctx, op.ID)
+	if err != nil {
+		e.t.Fatalf("wait for %s: %v", op.ID, err)
+	}
+	return done
+}
+
+func (e *testEnv) install(req InstallRequest) *ops.Operation {
+	e.t.Helper()
+	op, err := e.Svc.Install(context.Background(), req)
+	if err != nil {
+		e.t.Fatalf("install %s: %v", req.AppID, err)
+	}
+	return e.wait(op)
+}
+
+// leftovers lists everything the three fakes hold for appID.
+func (e *testEnv) leftovers(appID string) []string {
+	var out []string
+	for _, r := range e.Gitea.RepoNames() {
+		if strings.EqualFold(r, e.Owner+"/"+appID) {
+			out = append(out, "gitea repo "+r)
+		}
+	}
+	for _, s := range e.Portainer.Stacks() {
+		if strings.EqualFold(s.Name, appID) {
+			out = append(out, "portainer stack "+s.Name)
+		}
+	}
+	for _, c := range e.Portainer.Containers(1) {
+		if strings.EqualFold(c.Labels[projectLabel], appID) {
+			out = append(out, "container "+c.Name)
+		}
+	}
+	for _, v := range e.Portainer.Volumes(1) {
+		if strings.EqualFold(v.Labels[projectLabel], appID) {
+			out = append(out, "volume "+v.Name)
+		}
+	}
+	for _, h := range e.NPM.Hosts() {
+		if strings.EqualFold(h.ForwardHost, appID) {
+			out = append(out, "npm host "+strings.Join(h.DomainNames, ","))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// complete reports whether all of an installed app's resources exist.
+func (e *testEnv) complete(appID string, withProxy bool) bool {
+	l := e.leftovers(appID)
+	has := func(prefix string) bool {
+		return slices.ContainsFunc(l, func(s string) bool { return strings.HasPrefix(s, prefix) })
+	}
+	ok := has("gitea repo") && has("portainer stack") && has("container")
+	if withProxy {
+		ok = ok && has("npm host")
+	}
+	return ok
+}

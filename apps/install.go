@@ -1,0 +1,679 @@
+package apps
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/gitea"
+	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/datasources/proxymanager"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/ops"
+)
+
+// InstallRequest is an install as the API receives it, not yet validated.
+type InstallRequest struct {
+	AppName        string
+	AppID          string
+	Domains        []string
+	DefaultDomain  string
+	Version        string
+	Settings       []EnvSetting
+	EndpointID     int // 0 = the default endpoint
+	IdempotencyKey string
+}
+
+const projectLabel = "com.docker.compose.project"
+
+// Install validates the request and checks every precondition synchronously
+// (DESIGN.md §5.1), then submits the install operation and returns it at
+// once. Nothing is written anywhere before the checks pass.
+func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operation, error) {
+	if op, done, err := s.replay(ctx, req.IdempotencyKey, KindInstall, req.AppID); done {
+		return op, err
+	}
+	in, app, err := s.validateInstall(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.refuseActive(ctx, in.AppID); err != nil {
+		return nil, err
+	}
+	ep, err := s.pickEndpoint(ctx, req.EndpointID)
+	if err != nil {
+		return nil, err
+	}
+	in.EndpointID = ep.ID
+	if in.URL == "" {
+		in.URL = s.fallbackURL(ep, app, in)
+	}
+	if err := s.preflight(ctx, in); err != nil {
+		return nil, err
+	}
+	res := make([]string, 0, len(in.HostPorts)+len(in.Domains))
+	for _, p := range in.HostPorts {
+		res = append(res, portReservation(in.EndpointID, p))
+	}
+	for _, d := range in.Domains {
+		res = append(res, "domain:"+d)
+	}
+	return s.engine.Submit(ctx, ops.SubmitRequest{
+		Kind: KindInstall, AppID: in.AppID, Input: in,
+		IdempotencyKey: req.IdempotencyKey, Reservations: res,
+	})
+}
+
+// replay returns the operation an earlier request with the same idempotency
+// key started (done=true), so a retried request neither runs twice nor fails
+// the preflight its first attempt now trips.
+func (s *Service) replay(ctx context.Context, key, kind, appID string) (*ops.Operation, bool, error) {
+	if key == "" {
+		return nil, false, nil
+	}
+	op, err := s.engine.ByIdempotencyKey(ctx, key)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	if op.Kind != kind || op.AppID != appID {
+		return nil, true, apperr.New(apperr.Conflict, "idempotency key already used by operation %s (%s of app %s)", op.ID, op.Kind, op.AppID)
+	}
+	return op, true, nil
+}
+
+func portReservation(endpoint, port int) string {
+	return "port:" + strconv.Itoa(endpoint) + ":" + strconv.Itoa(port)
+}
+
+// validateInstall checks the request's syntax and its fit with the library.
+func (s *Service) validateInstall(req InstallRequest) (InstallInput, *library.App, error) {
+	in := InstallInput{AppName: strings.TrimSpace(req.AppName), AppID: req.AppID}
+	if err := ValidateAppID("appId", req.AppID); err != nil {
+		return in, nil, err
+	}
+	app, ok := s.catalog.Get(in.AppName)
+	if !ok {
+		return in, nil, apperr.Invalid("appName", "no app %q in the library", clip(in.AppName))
+	}
+	in.Version = strings.TrimSpace(req.Version)
+	if in.Version == "" {
+		in.Version = app.DefaultVersion
+	}
+	if !app.HasVersion(in.Version) {
+		return in, nil, apperr.Invalid("version", "%s has no version %q; listed: %s", app.Name, clip(in.Version), strings.Join(versions(app), ", "))
+	}
+	for _, e := range app.Editions {
+		if slices.Contains(e.Versions, in.Version) {
+			in.Dist = e.Dist
+			break
+		}
+	}
+	domains, err := NormalizeDomains("domains", req.Domains)
+	if err != nil {
+		return in, nil, err
+	}
+	if len(domains) > 0 && !app.Web {
+		return in, nil, apperr.Invalid("domains", "%s serves no web interface, so it cannot have domains", app.Name)
+	}
+	in.Domains = domains
+	if req.DefaultDomain != "" {
+		d, err := NormalizeDomain("defaultDomain", req.DefaultDomain)
+		if err != nil {
+			return in, nil, err
+		}
+		if !slices.Contains(domains, d) {
+			return in, nil, apperr.Invalid("defaultDomain", "%q is not one of the domains", clip(req.DefaultDomain))
+		}
+		in.DefaultDomain = d
+	} else if len(domains) > 0 {
+		in.DefaultDomain = domains[0]
+	}
+	in.URL = in.DefaultDomain
+	allowed := map[string]bool{}
+	for _, st := range app.Settings {
+		allowed[st.Key] = true
+	}
+	seen := map[string]bool{}
+	for i, st := range req.Settings {
+		field := "settings[" + strconv.Itoa(i) + "]"
+		if !allowed[st.Name] {
+			keys := make([]string, 0, len(app.Settings))
+			for _, a := range app.Settings {
+				keys = append(keys, a.Key)
+			}
+			return in, nil, apperr.Invalid(field, "%q is not a setting of %s; settings: %s", clip(st.Name), app.Name, strings.Join(keys, ", "))
+		}
+		if seen[st.Name] {
+			return in, nil, apperr.Invalid(field, "%s is given twice", st.Name)
+		}
+		seen[st.Name] = true
+		if err := ValidateEnvValue(field, st.Value); err != nil {
+			return in, nil, err
+		}
+		in.Settings = append(in.Settings, EnvSetting{Name: st.Name, Value: st.Value})
+	}
+	ports, err := hostPorts(app, in.Settings)
+	if err != nil {
+		return in, nil, err
+	}
+	in.HostPorts = ports
+	// Render once now so a template problem is reported before anything is
+	// written; the step renders again with fresh passwords.
+	if _, err := render(app, in); err != nil {
+		return in, nil, err
+	}
+	return in, app, nil
+}
+
+func versions(app *library.App) []string {
+	var out []string
+	for _, e := range app.Editions {
+		out = append(out, e.Versions...)
+	}
+	return out
+}
+
+// refuseActive answers CONFLICT early when the app has an operation in
+// flight (the unique index in ops is what guarantees it under races).
+func (s *Service) refuseActive(ctx context.Context, appID string) error {
+	active, err := s.engine.List(ctx, ops.ListFilter{AppID: appID, Statuses: []ops.Status{ops.StatusQueued, ops.StatusRunning, ops.StatusRollingBack}, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(active) > 0 {
+		return apperr.New(apperr.Conflict, "operation %s (%s) is already running for app %s", active[0].ID, active[0].Kind, appID)
+	}
+	return nil
+}
+
+// pickEndpoint returns the requested endpoint, or the default one, and
+// checks that it is up.
+func (s *Service) pickEndpoint(ctx context.Context, id int) (*portainer.Endpoint, error) {
+	if id == 0 {
+		id = s.cfg.DefaultEndpoint
+	}
+	if id != 0 {
+		ep, err := s.stacks.GetEndpoint(ctx, id)
+		if notFound(err) {
+			return nil, apperr.Precondition("endpointId", "Portainer has no endpoint %d", id)
+		}
+		if err != nil {
+			return nil, upstreamErr("portainer", err, "read endpoint")
+		}
+		if ep.Status != 1 {
+			return nil, apperr.Precondition("endpointId", "endpoint %d (%s) is down", ep.ID, ep.Name)
+		}
+		return ep, nil
+	}
+	eps, err := s.stacks.ListEndpoints(ctx)
+	if err != nil {
+		return nil, upstreamErr("portainer", err, "list endpoints")
+	}
+	for i := range eps {
+		if eps[i].Status == 1 {
+			return &eps[i], nil
+		}
+	}
+	return nil, apperr.Precondition("endpointId", "Portainer has no endpoint that is up")
+}
+
+// fallbackURL is W9_URL for an app without a domain: host:port.
+func (s *Service) fallbackURL(ep *portainer.Endpoint, app *library.App, in InstallInput) string {
+	host := s.cfg.PublicHost
+	if host == "" && ep.PublicURL != "" {
+		host = ep.PublicURL
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	if len(in.HostPorts) == 0 {
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(in.HostPorts[0]))
+}
+
+// preflight checks, in parallel, that nothing in Gitea, Portainer or NPM
+// already uses the app id, the domains or the host ports.
+func (s *Service) preflight(ctx context.Context, in InstallInput) error {
+	g, gctx := errgroup.WithContext(ctx)
+	var mu sync.Mutex
+	var problems []error
+	fail := func(err error) {
+		mu.Lock()
+		problems = append(problems, err)
+		mu.Unlock()
+	}
+	g.Go(func() error {
+		_, err := s.repos.GetRepo(gctx, in.AppID)
+		switch {
+		case err == nil:
+			fail(apperr.New(apperr.Conflict, "app id %q is taken: Gitea already has a repository %s/%s", in.AppID, s.repos.Owner(), in.AppID))
+		case !notFound(err):
+			return upstreamErr("gitea", err, "look up repository")
+		}
+		return nil
+	})
+	g.Go(func() error {
+		stacks, err := s.stacks.ListStacks(gctx, 0)
+		if err != nil {
+			return upstreamErr("portainer", err, "list stacks")
+		}
+		for _, st := range stacks {
+			if strings.EqualFold(st.Name, in.AppID) {
+				fail(apperr.New(apperr.Conflict, "app id %q is taken: Portainer already has a stack of that name on endpoint %d", in.AppID, st.EndpointID))
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		cs, err := s.stacks.ListContainers(gctx, in.EndpointID, portainer.ContainerFilter{All: true})
+		if err != nil {
+			return upstreamErr("portainer", err, "list containers")
+		}
+		for _, c := range cs {
+			if strings.EqualFold(c.Labels[projectLabel], in.AppID) || slices.Contains(c.Names, "/"+in.AppID) {
+				fail(apperr.New(apperr.Conflict, "app id %q is taken: endpoint %d already runs container %s of that project", in.AppID, in.EndpointID, strings.TrimPrefix(firstName(c), "/")))
+				break
+			}
+		}
+		for _, p := range in.HostPorts {
+			if owner := portOwner(cs, p); owner != "" {
+				fail(apperr.Precondition("settings", "host port %d is already published by container %s on endpoint %d", p, owner, in.EndpointID))
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		hosts, err := s.proxies.ListProxyHosts(gctx)
+		if err != nil {
+			return upstreamErr("npm", err, "list proxy hosts")
+		}
+		for _, h := range hosts {
+			if strings.EqualFold(h.ForwardHost, in.AppID) {
+				fail(apperr.New(apperr.Conflict, "app id %q is taken: NPM proxy host %d already forwards to it", in.AppID, h.ID))
+			}
+			for _, d := range h.DomainNames {
+				if slices.Contains(in.Domains, strings.ToLower(d)) {
+					fail(apperr.Precondition("domains", "domain %s is already used by NPM proxy host %d", d, h.ID))
+				}
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	// Report the most useful problem: a taken id first, then ports/domains.
+	slices.SortStableFunc(problems, func(a, b error) int {
+		ca, cb := apperr.CodeOf(a) == apperr.Conflict, apperr.CodeOf(b) == apperr.Conflict
+		switch {
+		case ca && !cb:
+			return -1
+		case cb && !ca:
+			return 1
+		}
+		return 0
+	})
+	return problems[0]
+}
+
+func firstName(c portainer.Container) string {
+	if len(c.Names) > 0 {
+		return c.Names[0]
+	}
+	return c.ID
+}
+
+func portOwner(cs []portainer.Container, port int) string {
+	for _, c := range cs {
+		for _, p := range c.Ports {
+			if p.PublicPort == port {
+				return strings.TrimPrefix(firstName(c), "/")
+			}
+		}
+	}
+	return ""
+}
+
+// --- the install workflow ---------------------------------------------------
+
+func (s *Service) installWorkflow() ops.Workflow {
+	return ops.Workflow{
+		Kind: KindInstall,
+		Steps: []ops.Step{
+			{Name: "prepare", Weight: 1, Timeout: s.cfg.StepTimeout, Do: s.stepPrepare},
+			{Name: "repository", Weight: 2, Timeout: s.cfg.StepTimeout, Retries: 3, UndoOnFailure: true, Do: s.stepRepository, Undo: s.undoRepository},
+			{Name: "stack", Weight: 5, Timeout: s.cfg.DeployTimeout, Retries: 2, UndoOnFailure: true, Do: s.stepStack, Undo: s.undoStack},
+			{Name: "proxy", Weight: 2, Timeout: s.cfg.StepTimeout, Retries: 3, UndoOnFailure: true, Do: s.stepProxy, Undo: s.undoProxy},
+		},
+	}
+}
+
+func (s *Service) input(r *ops.Run) (InstallInput, *library.App, error) {
+	var in InstallInput
+	if err := r.Input(&in); err != nil {
+		return in, nil, fmt.Errorf("decode install input: %w", err)
+	}
+	app, ok := s.catalog.Get(in.AppName)
+	if !ok {
+		return in, nil, apperr.Precondition("appName", "app %q is no longer in the library", in.AppName)
+	}
+	return in, app, nil
+}
+
+func (s *Service) stepPrepare(_ context.Context, r *ops.Run) error {
+	in, app, err := s.input(r)
+	if err != nil {
+		return err
+	}
+	files, err := render(app, in)
+	if err != nil {
+		return err
+	}
+	r.Logf("prepared %d files of %s %s for %s", len(files), app.Name, in.Version, in.AppID)
+	return nil
+}
+
+func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
+	in, app, err := s.input(r)
+	if err != nil {
+		return err
+	}
+	repo, err := s.repos.GetRepo(ctx, in.AppID)
+	if notFound(err) {
+		repo, err = s.repos.CreateRepo(ctx, in.AppID, gitea.CreateRepoOptions{
+			Description: fmt.Sprintf("%s %s installed by appmanage", app.Name, in.Version),
+		})
+		if err != nil {
+			// A create is not idempotent: before retrying, see whether it
+			// happened after all (the name is ours: preflight proved it free).
+			if found, gerr := s.repos.GetRepo(ctx, in.AppID); gerr == nil {
+				repo, err = found, nil
+				r.Logf("repository %s was created although the call failed; using it", in.AppID)
+			}
+		}
+		if err != nil {
+			return retryIfTransient(upstreamErr("gitea", err, "create repository"))
+		}
+		r.Logf("created repository %s/%s", s.repos.Owner(), in.AppID)
+	} else if err != nil {
+		return retryIfTransient(upstreamErr("gitea", err, "look up repository"))
+	}
+	if !repo.Empty {
+		r.Logf("repository already holds the app's material")
+		return nil
+	}
+	files, err := render(app, in)
+	if err != nil {
+		return err
+	}
+	commit := gitea.Commit{Branch: "main", Message: fmt.Sprintf("Install %s %s as %s", app.Name, in.Version, in.AppID)}
+	for _, p := range sortedKeys(files) {
+		commit.Files = append(commit.Files, gitea.FileChange{Operation: "create", Path: p, Content: files[p]})
+	}
+	if _, err := s.repos.CommitFiles(ctx, in.AppID, commit); err != nil {
+		if again, gerr := s.repos.GetRepo(ctx, in.AppID); gerr == nil && !again.Empty {
+			r.Logf("the commit landed although the call failed")
+			return nil
+		}
+		return retryIfTransient(upstreamErr("gitea", err, "commit the app's material"))
+	}
+	r.Logf("committed %d files in one commit", len(files))
+	return nil
+}
+
+func (s *Service) undoRepository(ctx context.Context, r *ops.Run) error {
+	name := r.AppID()
+	if err := s.repos.DeleteRepo(ctx, name); err != nil && !notFound(err) {
+		return upstreamErr("gitea", err, "delete repository")
+	}
+	r.Logf("deleted repository %s", name)
+	return nil
+}
+
+func (s *Service) cloneURL(repo *gitea.Repository) string {
+	if s.cfg.CloneBaseURL == "" {
+		return repo.CloneURL
+	}
+	return strings.TrimRight(s.cfg.CloneBaseURL, "/") + "/" + repo.Owner + "/" + repo.Name + ".git"
+}
+
+func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
+	in, _, err := s.input(r)
+	if err != nil {
+		return err
+	}
+	st, err := s.stacks.FindStackByName(ctx, in.EndpointID, in.AppID)
+	if notFound(err) {
+		repo, gerr := s.repos.GetRepo(ctx, in.AppID)
+		if gerr != nil {
+			return retryIfTransient(upstreamErr("gitea", gerr, "read repository"))
+		}
+		r.Logf("deploying stack %s on endpoint %d from %s", in.AppID, in.EndpointID, repo.HTMLURL)
+		st, err = s.stacks.CreateStackFromRepository(ctx, in.EndpointID, portainer.CreateRepositoryStackRequest{
+			Name:                     in.AppID,
+			RepositoryURL:            s.cloneURL(repo),
+			RepositoryReferenceName:  "refs/heads/main",
+			ComposeFile:              "docker-compose.yml",
+			RepositoryAuthentication: s.cfg.Git.Password != "",
+			RepositoryUsername:       s.cfg.Git.Username,
+			RepositoryPassword:       s.cfg.Git.Password,
+		})
+		if err != nil {
+			if found, ferr := s.stacks.FindStackByName(ctx, in.EndpointID, in.AppID); ferr == nil {
+				st, err = found, nil
+				r.Logf("stack %s was created although the call failed; using it", in.AppID)
+			}
+		}
+		if err != nil {
+			return retryIfTransient(upstreamErr("portainer", err, "create stack"))
+		}
+	} else if err != nil {
+		return retryIfTransient(upstreamErr("portainer", err, "look up stack"))
+	}
+	if err := r.Set("stackId", st.ID); err != nil {
+		return err
+	}
+	r.Logf("stack %s (id %d) deployed", st.Name, st.ID)
+	return s.waitRunning(ctx, r, in.EndpointID, in.AppID)
+}
+
+// waitRunning waits until the app's main container runs.
+func (s *Service) waitRunning(ctx context.Context, r *ops.Run, endpoint int, appID string) error {
+	deadline := time.Now().Add(s.cfg.ContainerWait)
+	wait := 200 * time.Millisecond
+	for {
+		cs, err := s.stacks.ListContainers(ctx, endpoint, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + appID}})
+		if err != nil && !transient(err) {
+			return upstreamErr("portainer", err, "list the app's containers")
+		}
+		if err == nil {
+			if main := mainContainer(cs, appID); main != nil && main.State == "running" {
+				r.Logf("container %s is running", strings.TrimPrefix(firstName(*main), "/"))
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return apperr.New(apperr.PreconditionFailed, "the app's main container did not start within %s", s.cfg.ContainerWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 3*time.Second)
+	}
+}
+
+// mainContainer is the container named like the app, else the first one.
+func mainContainer(cs []portainer.Container, appID string) *portainer.Container {
+	for i := range cs {
+		if slices.Contains(cs[i].Names, "/"+appID) {
+			return &cs[i]
+		}
+	}
+	if len(cs) > 0 {
+		return &cs[0]
+	}
+	return nil
+}
+
+func (s *Service) undoStack(ctx context.Context, r *ops.Run) error {
+	var in InstallInput
+	if err := r.Input(&in); err != nil {
+		return err
+	}
+	return s.removeStack(ctx, r, in.EndpointID, r.AppID(), true)
+}
+
+// removeStack deletes the app's stack (found by name) and, when purge is
+// set, the compose project's volumes. Both treat "already gone" as done.
+func (s *Service) removeStack(ctx context.Context, r *ops.Run, endpoint int, appID string, purge bool) error {
+	st, err := s.stacks.FindStackByName(ctx, endpoint, appID)
+	switch {
+	case err == nil:
+		if err := s.stacks.DeleteStack(ctx, st.ID, endpoint); err != nil && !notFound(err) {
+			return upstreamErr("portainer", err, "delete stack")
+		}
+		r.Logf("deleted stack %s (id %d)", appID, st.ID)
+	case notFound(err):
+		r.Logf("no stack %s on endpoint %d", appID, endpoint)
+	default:
+		return upstreamErr("portainer", err, "look up stack")
+	}
+	if !purge {
+		return nil
+	}
+	vols, err := s.stacks.ListVolumes(ctx, endpoint, []string{projectLabel + "=" + appID})
+	if err != nil {
+		return upstreamErr("portainer", err, "list volumes")
+	}
+	for _, v := range vols {
+		if err := s.stacks.DeleteVolume(ctx, endpoint, v.Name); err != nil && !notFound(err) {
+			return upstreamErr("portainer", err, "delete volume "+v.Name)
+		}
+		r.Logf("deleted volume %s", v.Name)
+	}
+	return nil
+}
+
+func (s *Service) stepProxy(ctx context.Context, r *ops.Run) error {
+	in, app, err := s.input(r)
+	if err != nil {
+		return err
+	}
+	if len(in.Domains) == 0 || !app.Web {
+		r.Logf("no domains: nothing to publish")
+		return nil
+	}
+	if h, err := s.findProxy(ctx, in.AppID); err != nil {
+		return retryIfTransient(err)
+	} else if h != nil {
+		r.Logf("proxy host %d already exists", h.ID)
+		return s.checkOnline(ctx, r, h.ID)
+	}
+	target, err := s.proxyTarget(ctx, in.EndpointID, in.AppID, app)
+	if err != nil {
+		return retryIfTransient(err)
+	}
+	h, err := s.proxies.CreateProxyHost(ctx, proxymanager.ProxyHostRequest{
+		DomainNames:           in.Domains,
+		ForwardScheme:         target.Scheme,
+		ForwardHost:           in.AppID,
+		ForwardPort:           target.Port,
+		BlockExploits:         true,
+		AllowWebsocketUpgrade: true,
+		AdvancedConfig:        target.Conf,
+	})
+	if err != nil {
+		if found, ferr := s.findProxy(ctx, in.AppID); ferr == nil && found != nil {
+			h, err = found, nil
+			r.Logf("proxy host %d was created although the call failed; using it", h.ID)
+		}
+	}
+	if err != nil {
+		return retryIfTransient(upstreamErr("npm", err, "create proxy host"))
+	}
+	if err := r.Set("proxyId", h.ID); err != nil {
+		return err
+	}
+	r.Logf("proxy host %d: %s -> %s://%s:%d (port from %s, extra conf from %s)", h.ID, strings.Join(in.Domains, ", "),
+		target.Scheme, in.AppID, target.Port, target.PortSource, target.ConfSource)
+	return s.checkOnline(ctx, r, h.ID)
+}
+
+func (s *Service) checkOnline(ctx context.Context, r *ops.Run, id int) error {
+	if _, err := s.proxies.CheckOnline(ctx, id); err != nil {
+		return upstreamErr("npm", err, fmt.Sprintf("nginx did not accept proxy host %d", id))
+	}
+	r.Logf("nginx serves proxy host %d", id)
+	return nil
+}
+
+// findProxy returns the app's proxy host (forward_host == app id), if any.
+func (s *Service) findProxy(ctx context.Context, appID string) (*proxymanager.ProxyHost, error) {
+	hosts, err := s.appProxies(ctx, appID)
+	if err != nil || len(hosts) == 0 {
+		return nil, err
+	}
+	return &hosts[0], nil
+}
+
+func (s *Service) appProxies(ctx context.Context, appID string) ([]proxymanager.ProxyHost, error) {
+	hosts, err := s.proxies.ListProxyHosts(ctx)
+	if err != nil {
+		return nil, upstreamErr("npm", err, "list proxy hosts")
+	}
+	var out []proxymanager.ProxyHost
+	for _, h := range hosts {
+		if strings.EqualFold(h.ForwardHost, appID) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) undoProxy(ctx context.Context, r *ops.Run) error {
+	return s.removeProxies(ctx, r, r.AppID())
+}
+
+// removeProxies deletes every proxy host forwarding to the app.
+func (s *Service) removeProxies(ctx context.Context, r *ops.Run, appID string) error {
+	hosts, err := s.appProxies(ctx, appID)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if err := s.proxies.DeleteProxyHost(ctx, h.ID); err != nil && !notFound(err) {
+			return upstreamErr("npm", err, fmt.Sprintf("delete proxy host %d", h.ID))
+		}
+		r.Logf("deleted proxy host %d (%s)", h.ID, strings.Join(h.DomainNames, ", "))
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

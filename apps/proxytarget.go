@@ -1,0 +1,117 @@
+package apps
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/library/dotenv"
+)
+
+// Labels an app's containers may carry to name the port NPM forwards to.
+const (
+	httpPortLabel  = "com.docker.compose.http.port"
+	httpsPortLabel = "com.docker.compose.https.port"
+)
+
+// proxyTarget is where NPM forwards an app's domains, and where each value
+// came from (shown to users in App.proxies).
+type proxyTarget struct {
+	Scheme     string
+	Port       int
+	PortSource string
+	Conf       string
+	ConfSource string
+}
+
+// proxyTarget resolves the forward port and scheme (containers' labels,
+// else the repository's .env W9_HTTP_PORT / W9_HTTPS_PORT) and the extra
+// nginx configuration (src/nginx_proxy.conf, else src/nginx-proxy.conf).
+func (s *Service) proxyTarget(ctx context.Context, endpoint int, appID string, app *library.App) (proxyTarget, error) {
+	var t proxyTarget
+	cs, err := s.stacks.ListContainers(ctx, endpoint, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + appID}})
+	if err != nil {
+		return t, upstreamErr("portainer", err, "list the app's containers")
+	}
+	ordered := cs
+	if m := mainContainer(cs, appID); m != nil {
+		ordered = append([]portainer.Container{*m}, cs...)
+	}
+	for _, c := range ordered {
+		if p, ok := labelPort(c.Labels[httpPortLabel]); ok {
+			t.Scheme, t.Port, t.PortSource = "http", p, "label "+httpPortLabel
+			break
+		}
+		if p, ok := labelPort(c.Labels[httpsPortLabel]); ok {
+			t.Scheme, t.Port, t.PortSource = "https", p, "label "+httpsPortLabel
+			break
+		}
+	}
+	if t.Port == 0 {
+		env, src, err := s.repoEnv(ctx, appID, app)
+		if err != nil {
+			return t, err
+		}
+		if p, ok := envPort(env, "W9_HTTP_PORT"); ok {
+			t.Scheme, t.Port, t.PortSource = "http", p, src+" W9_HTTP_PORT"
+		} else if p, ok := envPort(env, "W9_HTTPS_PORT"); ok {
+			t.Scheme, t.Port, t.PortSource = "https", p, src+" W9_HTTPS_PORT"
+		}
+	}
+	if t.Port == 0 {
+		return t, apperr.Precondition("domains", "cannot tell which port of %s to publish: no %s label and no W9_HTTP_PORT or W9_HTTPS_PORT in its .env", appID, httpPortLabel)
+	}
+	for _, p := range []string{"src/nginx_proxy.conf", "src/nginx-proxy.conf"} {
+		b, err := s.repos.GetRawFile(ctx, appID, p, "main")
+		if err == nil {
+			t.Conf, t.ConfSource = string(b), p
+			break
+		}
+		if !notFound(err) {
+			return t, upstreamErr("gitea", err, "read "+p)
+		}
+	}
+	if t.ConfSource == "" {
+		t.ConfSource = "none"
+	}
+	return t, nil
+}
+
+// repoEnv reads the app's .env from its repository, falling back to the
+// library template for apps whose repository is gone.
+func (s *Service) repoEnv(ctx context.Context, appID string, app *library.App) (*dotenv.File, string, error) {
+	b, err := s.repos.GetRawFile(ctx, appID, ".env", "main")
+	if err == nil {
+		f, perr := dotenv.Parse(b)
+		if perr != nil {
+			return nil, "", apperr.Precondition("env", "the repository's .env cannot be read: %v", perr)
+		}
+		return f, ".env", nil
+	}
+	if !notFound(err) {
+		return nil, "", upstreamErr("gitea", err, "read .env")
+	}
+	if app == nil || app.Env == nil {
+		return nil, "", apperr.Precondition("env", "the repository of %s has no .env", appID)
+	}
+	return app.Env, "library .env", nil
+}
+
+func labelPort(v string) (int, bool) {
+	p, err := strconv.Atoi(strings.TrimSpace(v))
+	return p, err == nil && p > 0 && p < 65536
+}
+
+func envPort(env *dotenv.File, key string) (int, bool) {
+	if !env.Has(key) {
+		return 0, false
+	}
+	v, err := env.Expand(key)
+	if err != nil {
+		return 0, false
+	}
+	return labelPort(v)
+}

@@ -1,0 +1,146 @@
+// Package apps is the domain: installing, uninstalling and running apps as
+// durable operations over Gitea (the app's material), Portainer (its stack)
+// and NPM (its proxies). It declares the few upstream methods it needs as
+// interfaces, so tests and the sandbox can hand in clients of fakes.
+package apps
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/appmanage/appmanage/datasources/gitea"
+	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/datasources/proxymanager"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/ops"
+)
+
+// Repos is what apps needs from Gitea.
+type Repos interface {
+	Owner() string
+	CreateRepo(ctx context.Context, name string, opts gitea.CreateRepoOptions) (*gitea.Repository, error)
+	GetRepo(ctx context.Context, name string) (*gitea.Repository, error)
+	DeleteRepo(ctx context.Context, name string) error
+	CommitFiles(ctx context.Context, name string, commit gitea.Commit) (*gitea.CommitResult, error)
+	GetRawFile(ctx context.Context, name, path, ref string) ([]byte, error)
+	GetFile(ctx context.Context, name, path, ref string) (*gitea.File, error)
+}
+
+// Stacks is what apps needs from Portainer.
+type Stacks interface {
+	ListEndpoints(ctx context.Context) ([]portainer.Endpoint, error)
+	GetEndpoint(ctx context.Context, id int) (*portainer.Endpoint, error)
+	CreateStackFromRepository(ctx context.Context, endpointID int, req portainer.CreateRepositoryStackRequest) (*portainer.Stack, error)
+	ListStacks(ctx context.Context, endpointID int) ([]portainer.Stack, error)
+	GetStack(ctx context.Context, id int) (*portainer.Stack, error)
+	FindStackByName(ctx context.Context, endpointID int, name string) (*portainer.Stack, error)
+	DeleteStack(ctx context.Context, id, endpointID int) error
+	StartStack(ctx context.Context, id, endpointID int) (*portainer.Stack, error)
+	StopStack(ctx context.Context, id, endpointID int) (*portainer.Stack, error)
+	RedeployStackGit(ctx context.Context, id, endpointID int, req portainer.GitRedeployRequest) (*portainer.Stack, error)
+	UpdateStackGit(ctx context.Context, id, endpointID int, req portainer.GitUpdateRequest) (*portainer.Stack, error)
+	ListContainers(ctx context.Context, endpointID int, f portainer.ContainerFilter) ([]portainer.Container, error)
+	InspectContainer(ctx context.Context, endpointID int, id string) (*portainer.ContainerJSON, error)
+	ListVolumes(ctx context.Context, endpointID int, labels []string) ([]portainer.Volume, error)
+	DeleteVolume(ctx context.Context, endpointID int, name string) error
+}
+
+// Proxies is what apps needs from NPM.
+type Proxies interface {
+	ListProxyHosts(ctx context.Context) ([]proxymanager.ProxyHost, error)
+	GetProxyHost(ctx context.Context, id int) (*proxymanager.ProxyHost, error)
+	CreateProxyHost(ctx context.Context, req proxymanager.ProxyHostRequest) (*proxymanager.ProxyHost, error)
+	UpdateProxyHost(ctx context.Context, id int, req proxymanager.ProxyHostUpdate) (*proxymanager.ProxyHost, error)
+	DeleteProxyHost(ctx context.Context, id int) error
+	EnableProxyHost(ctx context.Context, id int) error
+	DisableProxyHost(ctx context.Context, id int) error
+	CheckOnline(ctx context.Context, id int) (*proxymanager.ProxyHost, error)
+}
+
+// Catalog is the app library.
+type Catalog interface {
+	Get(name string) (*library.App, bool)
+}
+
+// Engine is the operation engine.
+type Engine interface {
+	Register(w ops.Workflow)
+	Submit(ctx context.Context, req ops.SubmitRequest) (*ops.Operation, error)
+	Get(ctx context.Context, id string) (*ops.Operation, error)
+	List(ctx context.Context, f ops.ListFilter) ([]ops.Operation, error)
+	LatestByApp(ctx context.Context, appIDs []string) (map[string]*ops.Operation, error)
+	Cancel(ctx context.Context, id string) (*ops.Operation, error)
+	ByIdempotencyKey(ctx context.Context, key string) (*ops.Operation, error)
+}
+
+// GitCredentials are what Portainer clones app repositories with.
+type GitCredentials struct {
+	Username string
+	Password string // a token works
+}
+
+// Config holds the settings the domain needs.
+type Config struct {
+	// CloneBaseURL replaces scheme and host of Gitea's clone URLs when
+	// Portainer reaches Gitea under another name ("" = use them as they are).
+	CloneBaseURL string
+	Git          GitCredentials
+	// DefaultEndpoint is the Portainer endpoint used when an install names
+	// none; 0 means the first one that is up.
+	DefaultEndpoint int
+	// PublicHost is used for W9_URL (host:port) when an app has no domain.
+	PublicHost string
+	// StepTimeout bounds one attempt of a quick upstream step; deploy steps
+	// get DeployTimeout.
+	StepTimeout   time.Duration
+	DeployTimeout time.Duration
+	// ContainerWait is how long install waits for the main container to run.
+	ContainerWait time.Duration
+}
+
+// Service is the apps domain.
+type Service struct {
+	repos   Repos
+	stacks  Stacks
+	proxies Proxies
+	catalog Catalog
+	engine  Engine
+	cfg     Config
+	log     *slog.Logger
+}
+
+// New builds the service and registers its workflows with the engine.
+func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine Engine, cfg Config, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 2 * time.Minute
+	}
+	if cfg.DeployTimeout <= 0 {
+		cfg.DeployTimeout = 15 * time.Minute
+	}
+	if cfg.ContainerWait <= 0 {
+		cfg.ContainerWait = 2 * time.Minute
+	}
+	s := &Service{repos: repos, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log}
+	engine.Register(s.installWorkflow())
+	engine.Register(s.uninstallWorkflow())
+	return s
+}
+
+// Operation kinds.
+const (
+	KindInstall   = "install"
+	KindUninstall = "uninstall"
+)
+
+// Endpoints lists the Portainer environments apps can be deployed to.
+func (s *Service) Endpoints(ctx context.Context) ([]portainer.Endpoint, error) {
+	eps, err := s.stacks.ListEndpoints(ctx)
+	if err != nil {
+		return nil, upstreamErr("portainer", err, "list endpoints")
+	}
+	return eps, nil
+}

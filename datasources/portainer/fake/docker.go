@@ -1,0 +1,485 @@
+package fake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Docker-proxy routes answer in the Docker Engine API's shapes (v1.41+).
+
+// dockerEndpoint resolves {id} as Portainer does before proxying.
+func (s *Server) dockerEndpoint(w http.ResponseWriter, r *http.Request) (int, bool) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		writeErr(w, perr(400, "Invalid environment identifier route variable", "invalid syntax"))
+		return 0, false
+	}
+	s.mu.Lock()
+	ep, found := s.endpointLocked(id)
+	down := found && ep.Status != 1
+	s.mu.Unlock()
+	if !found {
+		writeErr(w, errEnvNotFound)
+		return 0, false
+	}
+	if down {
+		writeErr(w, perr(502, "Unable to proxy the request via the Docker socket", errDockerDown.Error()))
+		return 0, false
+	}
+	return id, true
+}
+
+// dockerFilters parses Docker's filters parameter: {"key":["v",...]} or the
+// legacy {"key":{"v":true}}.
+func dockerFilters(raw string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if raw == "" {
+		return out, nil
+	}
+	var generic map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &generic); err != nil {
+		return nil, fmt.Errorf("invalid filter: %v", err)
+	}
+	for k, v := range generic {
+		var list []string
+		if err := json.Unmarshal(v, &list); err == nil {
+			out[k] = list
+			continue
+		}
+		var set map[string]bool
+		if err := json.Unmarshal(v, &set); err != nil {
+			return nil, fmt.Errorf("invalid filter '%s'", k)
+		}
+		for x, on := range set {
+			if on {
+				out[k] = append(out[k], x)
+			}
+		}
+	}
+	return out, nil
+}
+
+func labelsMatch(labels map[string]string, filters []string) bool {
+	for _, f := range filters {
+		k, v, hasV := strings.Cut(f, "=")
+		got, ok := labels[k]
+		if !ok || (hasV && got != v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) handleListContainers(w http.ResponseWriter, r *http.Request) {
+	endpointID, ok := s.dockerEndpoint(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	all := q.Get("all") == "1" || q.Get("all") == "true"
+	f, err := dockerFilters(q.Get("filters"))
+	if err != nil {
+		writeDockerErr(w, 400, err.Error())
+		return
+	}
+	for k := range f {
+		switch k {
+		case "label", "name", "id", "status":
+		default:
+			writeDockerErr(w, 400, fmt.Sprintf("invalid filter '%s'", k))
+			return
+		}
+	}
+	now := time.Now()
+	s.mu.Lock()
+	out := []map[string]any{}
+	for _, c := range s.containers[endpointID] {
+		if !all && c.State != "running" {
+			continue
+		}
+		if !labelsMatch(c.Labels, f["label"]) {
+			continue
+		}
+		if st := f["status"]; len(st) > 0 && !slices.Contains(st, c.State) {
+			continue
+		}
+		if ids := f["id"]; len(ids) > 0 && !slices.ContainsFunc(ids, func(p string) bool { return strings.HasPrefix(c.ID, p) }) {
+			continue
+		}
+		if names := f["name"]; len(names) > 0 && !slices.ContainsFunc(names, func(p string) bool {
+			re, err := regexp.Compile(p)
+			return err == nil && re.MatchString("/"+c.Name)
+		}) {
+			continue
+		}
+		out = append(out, listJSON(c, now))
+	}
+	s.mu.Unlock()
+	writeJSON(w, 200, out)
+}
+
+func listJSON(c *Container, now time.Time) map[string]any {
+	ports := []map[string]any{}
+	for _, p := range c.Ports {
+		if p.HostPort > 0 {
+			ips := []string{p.HostIP}
+			if p.HostIP == "" {
+				ips = []string{"0.0.0.0", "::"} // Docker lists both families
+			}
+			for _, ip := range ips {
+				ports = append(ports, map[string]any{"IP": ip, "PrivatePort": p.ContainerPort, "PublicPort": p.HostPort, "Type": p.Protocol})
+			}
+		} else {
+			ports = append(ports, map[string]any{"PrivatePort": p.ContainerPort, "Type": p.Protocol})
+		}
+	}
+	for _, e := range c.Exposed {
+		port, proto, _ := strings.Cut(e, "/")
+		n, _ := strconv.Atoi(port)
+		if !slices.ContainsFunc(c.Ports, func(p PortBinding) bool { return p.ContainerPort == n && p.Protocol == proto }) {
+			ports = append(ports, map[string]any{"PrivatePort": n, "Type": proto})
+		}
+	}
+	nets := map[string]any{}
+	for name, a := range c.Networks {
+		nets[name] = networkJSON(a)
+	}
+	networkMode := "bridge"
+	for name := range c.Networks {
+		networkMode = name
+		break
+	}
+	return map[string]any{
+		"Id":              c.ID,
+		"Names":           []string{"/" + c.Name},
+		"Image":           c.Image,
+		"ImageID":         c.ImageID,
+		"Command":         strings.Join(c.Command, " "),
+		"Created":         c.Created.Unix(),
+		"Ports":           ports,
+		"Labels":          nonNil(c.Labels),
+		"State":           c.State,
+		"Status":          statusText(c, now),
+		"HostConfig":      map[string]any{"NetworkMode": networkMode},
+		"NetworkSettings": map[string]any{"Networks": nets},
+		"Mounts":          mountsJSON(c.Mounts),
+	}
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func networkJSON(a NetworkAttachment) map[string]any {
+	return map[string]any{
+		"IPAMConfig": nil, "Links": nil, "Aliases": a.Aliases,
+		"NetworkID": a.NetworkID, "EndpointID": randomHexStable(a.IPAddress),
+		"Gateway": a.Gateway, "IPAddress": a.IPAddress, "IPPrefixLen": 16,
+		"MacAddress": "02:42:ac:12:00:02",
+	}
+}
+
+// randomHexStable derives a stable 64-hex id from a seed.
+func randomHexStable(seed string) string {
+	return fmt.Sprintf("%x", sha256Sum([]byte("ep:"+seed)))
+}
+
+func mountsJSON(ms []Mount) []map[string]any {
+	out := []map[string]any{}
+	for _, m := range ms {
+		j := map[string]any{"Type": m.Type, "Source": m.Source, "Destination": m.Destination, "Mode": "", "RW": !m.ReadOnly, "Propagation": ""}
+		switch m.Type {
+		case "volume":
+			j["Name"] = m.Name
+			j["Driver"] = "local"
+			j["Mode"] = "z"
+		case "bind":
+			j["Mode"] = "rw"
+			if m.ReadOnly {
+				j["Mode"] = "ro"
+			}
+			j["Propagation"] = "rprivate"
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// statusText is Docker's human status column ("Up 5 seconds (healthy)").
+func statusText(c *Container, now time.Time) string {
+	switch c.State {
+	case "running":
+		s := "Up " + humanDuration(now.Sub(c.StartedAt))
+		if c.Health != "" {
+			h := c.Health
+			if h == "starting" {
+				h = "health: starting"
+			}
+			s += " (" + h + ")"
+		}
+		return s
+	case "exited":
+		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, humanDuration(now.Sub(c.FinishedAt)))
+	case "created":
+		return "Created"
+	case "paused":
+		return "Up " + humanDuration(now.Sub(c.StartedAt)) + " (Paused)"
+	}
+	return c.State
+}
+
+// humanDuration follows docker/go-units HumanDuration.
+func humanDuration(d time.Duration) string {
+	if secs := int(d.Seconds()); secs < 1 {
+		return "Less than a second"
+	} else if secs == 1 {
+		return "1 second"
+	} else if secs < 60 {
+		return fmt.Sprintf("%d seconds", secs)
+	} else if mins := int(d.Minutes()); mins == 1 {
+		return "About a minute"
+	} else if mins < 60 {
+		return fmt.Sprintf("%d minutes", mins)
+	} else if hours := int(d.Hours() + 0.5); hours == 1 {
+		return "About an hour"
+	} else if hours < 48 {
+		return fmt.Sprintf("%d hours", hours)
+	} else if hours < 24*7*2 {
+		return fmt.Sprintf("%d days", hours/24)
+	} else if hours < 24*30*2 {
+		return fmt.Sprintf("%d weeks", hours/24/7)
+	} else if hours < 24*365*2 {
+		return fmt.Sprintf("%d months", hours/24/30)
+	}
+	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func (s *Server) handleInspectContainer(w http.ResponseWriter, r *http.Request) {
+	endpointID, ok := s.dockerEndpoint(w, r)
+	if !ok {
+		return
+	}
+	cid := r.PathValue("cid")
+	s.mu.Lock()
+	var c *Container
+	for _, x := range s.containers[endpointID] {
+		// Docker accepts the full id, a unique id prefix, or the name.
+		if x.ID == cid || x.Name == strings.TrimPrefix(cid, "/") || (len(cid) >= 3 && strings.HasPrefix(x.ID, cid)) {
+			c = x
+			break
+		}
+	}
+	var body map[string]any
+	if c != nil {
+		body = inspectJSON(c)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		writeDockerErr(w, 404, "No such container: "+cid)
+		return
+	}
+	writeJSON(w, 200, body)
+}
+
+func inspectJSON(c *Container) map[string]any {
+	state := map[string]any{
+		"Status": c.State, "Running": c.State == "running", "Paused": c.State == "paused",
+		"Restarting": false, "OOMKilled": false, "Dead": false, "Pid": 0, "ExitCode": c.ExitCode,
+		"Error": "", "StartedAt": rfc3339(c.StartedAt), "FinishedAt": rfc3339(c.FinishedAt),
+	}
+	if c.State == "running" {
+		state["Pid"] = 1000 + int(c.Created.UnixNano()%30000)
+	}
+	if c.Health != "" {
+		state["Health"] = map[string]any{"Status": c.Health, "FailingStreak": 0, "Log": []any{}}
+	}
+	exposed := map[string]any{}
+	bindings := map[string]any{}
+	netPorts := map[string]any{}
+	for _, p := range c.Ports {
+		key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)
+		exposed[key] = map[string]any{}
+		if p.HostPort > 0 {
+			bindings[key] = []map[string]string{{"HostIp": p.HostIP, "HostPort": strconv.Itoa(p.HostPort)}}
+			ips := []string{p.HostIP}
+			if p.HostIP == "" {
+				ips = []string{"0.0.0.0", "::"}
+			}
+			var list []map[string]string
+			for _, ip := range ips {
+				list = append(list, map[string]string{"HostIp": ip, "HostPort": strconv.Itoa(p.HostPort)})
+			}
+			netPorts[key] = list
+		} else {
+			netPorts[key] = nil
+		}
+	}
+	for _, e := range c.Exposed {
+		exposed[e] = map[string]any{}
+		if _, ok := netPorts[e]; !ok {
+			netPorts[e] = nil
+		}
+	}
+	nets := map[string]any{}
+	networkMode := "bridge"
+	for name, a := range c.Networks {
+		nets[name] = networkJSON(a)
+		networkMode = name
+	}
+	cmd := any(nil)
+	if len(c.Command) > 0 {
+		cmd = c.Command
+	}
+	return map[string]any{
+		"Id":           c.ID,
+		"Created":      rfc3339(c.Created),
+		"Path":         firstOr(c.Command, ""),
+		"Args":         restOr(c.Command),
+		"State":        state,
+		"Image":        c.ImageID,
+		"Name":         "/" + c.Name,
+		"RestartCount": 0,
+		"Driver":       "overlay2",
+		"Platform":     "linux",
+		"HostConfig": map[string]any{
+			"NetworkMode":   networkMode,
+			"PortBindings":  bindings,
+			"RestartPolicy": map[string]any{"Name": restartName(c.Restart), "MaximumRetryCount": 0},
+		},
+		"Mounts": mountsJSON(c.Mounts),
+		"Config": map[string]any{
+			"Hostname":     c.Hostname,
+			"Image":        c.Image,
+			"Env":          c.Env,
+			"Cmd":          cmd,
+			"Labels":       nonNil(c.Labels),
+			"ExposedPorts": exposed,
+		},
+		"NetworkSettings": map[string]any{
+			"Ports":    netPorts,
+			"Networks": nets,
+		},
+	}
+}
+
+func restartName(r string) string {
+	if r == "" {
+		return "no"
+	}
+	return r
+}
+
+func firstOr(s []string, d string) string {
+	if len(s) == 0 {
+		return d
+	}
+	return s[0]
+}
+
+func restOr(s []string) []string {
+	if len(s) <= 1 {
+		return []string{}
+	}
+	return s[1:]
+}
+
+func (s *Server) handleListVolumes(w http.ResponseWriter, r *http.Request) {
+	endpointID, ok := s.dockerEndpoint(w, r)
+	if !ok {
+		return
+	}
+	f, err := dockerFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeDockerErr(w, 400, err.Error())
+		return
+	}
+	for k := range f {
+		switch k {
+		case "label", "name", "dangling", "driver":
+		default:
+			writeDockerErr(w, 400, fmt.Sprintf("invalid filter '%s'", k))
+			return
+		}
+	}
+	s.mu.Lock()
+	inUse := s.volumesInUseLocked(endpointID)
+	out := []map[string]any{}
+	for _, v := range s.volumes[endpointID] {
+		if !labelsMatch(v.Labels, f["label"]) {
+			continue
+		}
+		if names := f["name"]; len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return strings.Contains(v.Name, n) }) {
+			continue
+		}
+		if d := f["dangling"]; len(d) > 0 {
+			wantDangling := d[0] == "true" || d[0] == "1"
+			if wantDangling == (len(inUse[v.Name]) > 0) {
+				continue
+			}
+		}
+		if drv := f["driver"]; len(drv) > 0 && !slices.Contains(drv, v.Driver) {
+			continue
+		}
+		out = append(out, map[string]any{
+			"Name": v.Name, "Driver": v.Driver, "Mountpoint": "/var/lib/docker/volumes/" + v.Name + "/_data",
+			"CreatedAt": v.CreatedAt.UTC().Format(time.RFC3339), "Labels": nonNil(v.Labels), "Scope": "local",
+			"Options": nil,
+		})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b map[string]any) int { return strings.Compare(a["Name"].(string), b["Name"].(string)) })
+	writeJSON(w, 200, map[string]any{"Volumes": out, "Warnings": nil})
+}
+
+func (s *Server) volumesInUseLocked(endpointID int) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range s.containers[endpointID] {
+		for _, m := range c.Mounts {
+			if m.Type == "volume" {
+				out[m.Name] = append(out[m.Name], c.ID)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) handleDeleteVolume(w http.ResponseWriter, r *http.Request) {
+	endpointID, ok := s.dockerEndpoint(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.volumes[endpointID][name]; !ok {
+		if force {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeDockerErr(w, 404, "get "+name+": no such volume")
+		return
+	}
+	if users := s.volumesInUseLocked(endpointID)[name]; len(users) > 0 {
+		writeDockerErr(w, 409, fmt.Sprintf("remove %s: volume is in use - [%s]", name, strings.Join(users, ", ")))
+		return
+	}
+	delete(s.volumes[endpointID], name)
+	w.WriteHeader(http.StatusNoContent)
+}

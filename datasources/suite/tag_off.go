@@ -1,0 +1,5 @@
+//go:build !realservers
+
+package suite
+
+const realTag = false

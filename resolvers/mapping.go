@@ -1,0 +1,85 @@
+package resolvers
+
+import (
+	"time"
+
+	"github.com/appmanage/appmanage/graph/model"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/ops"
+	"github.com/appmanage/appmanage/store"
+)
+
+func ptr[T comparable](v T) *T {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return &v
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func mapOperation(op *ops.Operation) *model.Operation {
+	if op == nil {
+		return nil
+	}
+	m := &model.Operation{
+		ID: op.ID, Kind: op.Kind, AppID: op.AppID, Status: model.OperationStatus(op.Status),
+		Progress: op.Progress, Error: ptr(op.Error), CreatedAt: op.CreatedAt,
+		StartedAt: op.StartedAt, FinishedAt: op.FinishedAt, Steps: make([]model.OperationStep, 0, len(op.Steps)),
+	}
+	for _, s := range op.Steps {
+		st := model.OperationStep{Name: s.Name, Status: model.StepStatus(s.Status), Error: ptr(s.Error),
+			Attempts: s.Attempts, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt}
+		if s.StartedAt != nil && s.FinishedAt != nil {
+			ms := int(s.FinishedAt.Sub(*s.StartedAt) / time.Millisecond)
+			st.DurationMs = &ms
+		}
+		m.Steps = append(m.Steps, st)
+	}
+	return m
+}
+
+func mapEvent(e ops.Event) *model.OperationEvent {
+	return &model.OperationEvent{Seq: e.Seq, OperationID: e.OperationID, At: e.At, Step: ptr(e.Step),
+		Status: e.Status, Progress: e.Progress, Message: ptr(e.Message), Terminal: e.Terminal}
+}
+
+func mapCatalogApp(a *library.App) model.CatalogApp {
+	m := model.CatalogApp{
+		Name: a.Name, Trademark: a.Trademark, Summary: ptr(a.Summary), Overview: ptr(a.Overview),
+		Categories: nonNil(a.Categories), Logo: ptr(a.Logo), WebsiteURL: ptr(a.WebsiteURL),
+		DefaultVersion: ptr(a.DefaultVersion), Web: a.Web, HTTPPort: ptr(a.HTTPPort), HTTPSPort: ptr(a.HTTPSPort),
+		Versions: []string{}, Editions: []model.Edition{}, Settings: []model.CatalogSetting{},
+	}
+	for _, e := range a.Editions {
+		m.Editions = append(m.Editions, model.Edition{Dist: e.Dist, Versions: nonNil(e.Versions)})
+		m.Versions = append(m.Versions, e.Versions...)
+	}
+	r := a.Requirements
+	if r.CPU != "" || r.Memory != "" || r.Disk != "" || r.URL != "" {
+		m.Requirements = &model.Requirements{CPU: ptr(r.CPU), Memory: ptr(r.Memory), Disk: ptr(r.Disk), URL: ptr(r.URL)}
+	}
+	for _, s := range a.Settings {
+		m.Settings = append(m.Settings, model.CatalogSetting{Key: s.Key, Default: ptr(s.Default), Port: s.Port})
+	}
+	return m
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func mapAPIKey(k store.APIKey) *model.APIKey {
+	return &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scope: k.Scope, CreatedAt: k.CreatedAt,
+		LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+}

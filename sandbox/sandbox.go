@@ -1,0 +1,88 @@
+// Package sandbox starts stateful in-process fakes of Gitea, Portainer and
+// NPM on loopback, for `serve --sandbox` and for end-to-end tests. The fake
+// Portainer clones from the fake (or a real) Gitea over HTTP, like the real
+// one does.
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/appmanage/appmanage/config"
+	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
+	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
+	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
+)
+
+// Env is a running set of fakes. A nil field is an upstream not faked.
+type Env struct {
+	Gitea     *giteafake.Server
+	Portainer *portainerfake.Server
+	NPM       *npmfake.Server
+
+	GiteaUser, GiteaToken string
+	PortainerAPIKey       string
+}
+
+// Start starts the fakes named in which (config.Gitea, config.Portainer,
+// config.NPM).
+func Start(which []string, log *slog.Logger) (*Env, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Env{}
+	if slices.Contains(which, config.Gitea) {
+		e.Gitea = giteafake.New(giteafake.Options{})
+		e.GiteaUser = giteafake.AdminUser
+		e.GiteaToken = e.Gitea.Token(giteafake.AdminUser)
+		log.Info("sandbox: fake Gitea started", "url", e.Gitea.URL(), "user", e.GiteaUser)
+	}
+	if slices.Contains(which, config.Portainer) {
+		e.PortainerAPIKey = "ptr_sandbox_" + randomHex(16)
+		e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{e.PortainerAPIKey}})
+		log.Info("sandbox: fake Portainer started", "url", e.Portainer.URL())
+	}
+	if slices.Contains(which, config.NPM) {
+		e.NPM = npmfake.New(npmfake.Options{Logger: log})
+		log.Info("sandbox: fake Nginx Proxy Manager started", "url", e.NPM.URL())
+	}
+	return e, nil
+}
+
+// Apply points the configuration at the fakes and fills in their
+// credentials, leaving real upstreams as they are.
+func (e *Env) Apply(cfg *config.Config) {
+	if e.Gitea != nil {
+		cfg.Gitea = config.GiteaConfig{URL: e.Gitea.URL(), Token: e.GiteaToken, User: e.GiteaUser, Owner: e.GiteaUser}
+	}
+	if e.Portainer != nil {
+		cfg.Portainer.URL, cfg.Portainer.APIKey, cfg.Portainer.User, cfg.Portainer.Password = e.Portainer.URL(), e.PortainerAPIKey, "", ""
+	}
+	if e.NPM != nil {
+		cfg.NPM = config.NPMConfig{URL: e.NPM.URL(), Email: e.NPM.Email(), Password: e.NPM.Password()}
+	}
+}
+
+// Close stops every fake.
+func (e *Env) Close() {
+	if e.Gitea != nil {
+		e.Gitea.Close()
+	}
+	if e.Portainer != nil {
+		e.Portainer.Close()
+	}
+	if e.NPM != nil {
+		e.NPM.Close()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,244 @@
+// Command appmanage is a GraphQL API server that installs and runs
+// self-hosted applications: it writes an app's compose material into a Gitea
+// repository, deploys it as a Portainer stack and publishes its domains
+// through Nginx Proxy Manager, as one transaction.
+//
+// This file turns a Config into a running server; cli.go holds the
+// subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/appmanage/appmanage/apps"
+	"github.com/appmanage/appmanage/auth"
+	"github.com/appmanage/appmanage/config"
+	"github.com/appmanage/appmanage/datasources/gitea"
+	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/datasources/proxymanager"
+	"github.com/appmanage/appmanage/datasources/upstream"
+	"github.com/appmanage/appmanage/graph"
+	"github.com/appmanage/appmanage/health"
+	"github.com/appmanage/appmanage/httpapi"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/ops"
+	"github.com/appmanage/appmanage/resolvers"
+	"github.com/appmanage/appmanage/sandbox"
+	"github.com/appmanage/appmanage/store"
+	"github.com/appmanage/appmanage/web/graphiql"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// server is a wired appmanage instance.
+type server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	db      *store.DB
+	engine  *ops.Engine
+	sandbox *sandbox.Env
+	handler http.Handler
+	auth    *auth.Service
+}
+
+// newServer opens the database, starts the sandbox fakes when asked,
+// builds the clients, the domain and the HTTP handler, and resumes
+// operations a previous process left unfinished.
+func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *server, err error) {
+	s := &server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.close(context.Background())
+		}
+	}()
+
+	s.db, err = store.Open(ctx, cfg.DBPath(), log)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth.NewService(s.db, log)
+	if cfg.AdminAPIKey != "" {
+		if err := s.auth.SeedAdmin(ctx, cfg.AdminAPIKey); err != nil {
+			return nil, fmt.Errorf("seed APPMANAGE_ADMIN_API_KEY: %w", err)
+		}
+	}
+	if path, created, err := s.auth.Bootstrap(ctx, cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("bootstrap admin key: %w", err)
+	} else if created {
+		log.Warn("no API key existed: generated an admin key; read it from the file and keep it safe", "file", path)
+	}
+
+	lib, err := loadLibrary(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	observe := upstreamMetrics(reg)
+
+	if len(cfg.Sandbox) > 0 {
+		s.sandbox, err = sandbox.Start(cfg.Sandbox, log)
+		if err != nil {
+			return nil, fmt.Errorf("start sandbox: %w", err)
+		}
+		s.sandbox.Apply(cfg)
+		log.Warn("SANDBOX MODE: in-process fakes stand in for these upstreams; nothing real is deployed",
+			"fakes", strings.Join(cfg.Sandbox, ","))
+	}
+
+	gc, err := gitea.New(gitea.Config{BaseURL: cfg.Gitea.URL, Token: cfg.Gitea.Token, Username: cfg.Gitea.User,
+		Password: cfg.Gitea.Password, Owner: cfg.Gitea.Owner, Logger: log, Observer: observe})
+	if err != nil {
+		return nil, fmt.Errorf("gitea client: %w", err)
+	}
+	pc, err := portainer.New(portainer.Config{URL: cfg.Portainer.URL, APIKey: cfg.Portainer.APIKey,
+		Username: cfg.Portainer.User, Password: cfg.Portainer.Password, Logger: log, Observer: observe})
+	if err != nil {
+		return nil, fmt.Errorf("portainer client: %w", err)
+	}
+	nc, err := proxymanager.New(proxymanager.Config{URL: cfg.NPM.URL, Email: cfg.NPM.Email,
+		Password: cfg.NPM.Password, Logger: log, Observer: observe})
+	if err != nil {
+		return nil, fmt.Errorf("npm client: %w", err)
+	}
+
+	s.engine = ops.New(s.db, ops.Options{Workers: cfg.Workers, Logger: log})
+	gitUser := cfg.Gitea.User
+	if gitUser == "" {
+		gitUser = cfg.Gitea.Owner
+	}
+	gitPassword := cfg.Gitea.Token
+	if gitPassword == "" {
+		gitPassword = cfg.Gitea.Password
+	}
+	cloneBase := ""
+	if cfg.Gitea.CloneURL != "" {
+		cloneBase = cfg.Gitea.CloneURL
+	}
+	appsSvc := apps.New(gc, pc, nc, lib, s.engine, apps.Config{
+		CloneBaseURL:    cloneBase,
+		Git:             apps.GitCredentials{Username: gitUser, Password: gitPassword},
+		DefaultEndpoint: cfg.Portainer.DefaultEndpoint,
+		PublicHost:      cfg.PublicHost,
+	}, log)
+	if err := s.engine.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start operation engine: %w", err)
+	}
+
+	checker := health.New(func(ctx context.Context) error { return s.db.R.PingContext(ctx) }, 2*time.Second,
+		health.Upstream{Name: config.Gitea, URL: cfg.Gitea.URL, Sandbox: cfg.Sandboxed(config.Gitea), Probe: gc.Version},
+		health.Upstream{Name: config.Portainer, URL: cfg.Portainer.URL, Sandbox: cfg.Sandboxed(config.Portainer), Probe: func(ctx context.Context) (string, error) {
+			st, err := pc.SystemStatus(ctx)
+			if err != nil {
+				return "", err
+			}
+			return st.Version, nil
+		}},
+		health.Upstream{Name: config.NPM, URL: cfg.NPM.URL, Sandbox: cfg.Sandboxed(config.NPM), Probe: nc.Version},
+	)
+
+	res := &resolvers.Resolver{Log: log, Domain: appsSvc, Ops: s.engine, Library: lib, Checker: checker, Auth: s.auth, Version: version}
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: res})
+	s.handler = httpapi.New(httpapi.Options{
+		Schema:         schema,
+		Auth:           s.auth,
+		RootFieldAuth:  resolvers.AuthorizeRootField,
+		GraphiQL:       graphiql.Handler(graphiql.Options{Endpoint: "/graphql", BasePath: "/graphiql", Title: "appmanage"}),
+		Sandbox:        cfg.Sandbox,
+		AllowedOrigins: cfg.AllowedOrigins,
+		Registry:       reg,
+		Log:            log,
+		Ready: []httpapi.ReadyCheck{
+			{Name: "database", Check: func(ctx context.Context) error { return s.db.R.PingContext(ctx) }},
+			{Name: "upstreams", Check: func(ctx context.Context) error {
+				rep := checker.Report(ctx)
+				var errs []error
+				for _, u := range rep.Upstreams {
+					if !u.Up {
+						errs = append(errs, fmt.Errorf("%s: %s", u.Name, u.Error))
+					}
+				}
+				return errors.Join(errs...)
+			}},
+		},
+	})
+	return s, nil
+}
+
+func loadLibrary(cfg *config.Config, log *slog.Logger) (*library.Library, error) {
+	var lib *library.Library
+	var err error
+	if cfg.LibraryDir != "" {
+		lib, err = library.LoadDir(cfg.LibraryDir, log)
+	} else {
+		lib, err = library.Default(log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load library: %w", err)
+	}
+	for _, p := range lib.Problems() {
+		log.Warn("library app skipped", "dir", p.Dir, "reason", p.Reason)
+	}
+	src := cfg.LibraryDir
+	if src == "" {
+		src = "embedded"
+	}
+	log.Info("library loaded", "source", src, "apps", len(lib.List()), "problems", len(lib.Problems()))
+	return lib, nil
+}
+
+// upstreamMetrics counts upstream calls per route and status.
+func upstreamMetrics(reg *prometheus.Registry) upstream.Observer {
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "appmanage_upstream_calls_total", Help: "Upstream HTTP calls by upstream, method, route and status (0 = no response).",
+	}, []string{"upstream", "method", "route", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "appmanage_upstream_call_duration_seconds", Help: "Upstream HTTP call latency.", Buckets: prometheus.DefBuckets,
+	}, []string{"upstream", "method", "route"})
+	reg.MustRegister(calls, latency)
+	return func(c upstream.CallInfo) {
+		calls.WithLabelValues(c.Upstream, c.Method, c.Route, fmt.Sprint(c.Status)).Inc()
+		latency.WithLabelValues(c.Upstream, c.Method, c.Route).Observe(c.Duration.Seconds())
+	}
+}
+
+// serve runs the HTTP server until ctx ends, then shuts everything down.
+func (s *server) serve(ctx context.Context, ready func(net.Addr)) error {
+	err := httpapi.ListenAndServe(ctx, s.cfg.Listen, s.handler, s.cfg.ShutdownGrace, s.log, func(a net.Addr) {
+		s.log.Info("appmanage listening", "addr", a.String(), "graphql", "http://"+a.String()+"/graphql",
+			"graphiql", "http://"+a.String()+"/graphiql", "sandbox", len(s.cfg.Sandbox) > 0)
+		if ready != nil {
+			ready(a)
+		}
+	})
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	s.close(sctx)
+	return err
+}
+
+func (s *server) close(ctx context.Context) {
+	if s.engine != nil {
+		if err := s.engine.Shutdown(ctx); err != nil {
+			s.log.Warn("operation engine shutdown", "error", err)
+		}
+	}
+	if s.sandbox != nil {
+		s.sandbox.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+}
