@@ -237,7 +237,9 @@ func TestReadKeyCannotInstall(t *testing.T) {
 	if len(resp.Errors) > 0 {
 		t.Fatalf("createApiKey: %v", resp.Errors)
 	}
-	var created struct{ CreateAPIKey struct{ Key string } `json:"createApiKey"` }
+	var created struct {
+		CreateAPIKey struct{ Key string } `json:"createApiKey"`
+	}
 	_ = json.Unmarshal(resp.Data, &created)
 	readKey := created.CreateAPIKey.Key
 	if readKey == "" {
@@ -290,7 +292,7 @@ func TestCatalogEmbeddedAndExternal(t *testing.T) {
 	var c struct {
 		Catalog []struct {
 			Name, Trademark, DefaultVersion string
-			Versions, Categories           []string
+			Versions, Categories            []string
 		}
 	}
 	if err := json.Unmarshal(resp.Data, &c); err != nil || len(resp.Errors) > 0 {

@@ -32,6 +32,7 @@ type ResolverRoot interface {
 	App() AppResolver
 	Mutation() MutationResolver
 	Operation() OperationResolver
+	Proxy() ProxyResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 }
@@ -361,6 +362,10 @@ type MutationResolver interface {
 }
 type OperationResolver interface {
 	Events(ctx context.Context, obj *model.Operation, afterSeq *int) ([]model.OperationEvent, error)
+}
+type ProxyResolver interface {
+	PortSource(ctx context.Context, obj *model.Proxy) (*string, error)
+	ConfSource(ctx context.Context, obj *model.Proxy) (*string, error)
 }
 type QueryResolver interface {
 	Apps(ctx context.Context, first *int, after *string, filter *model.AppFilter) (*model.AppConnection, error)
@@ -6965,7 +6970,7 @@ func (ec *executionContext) _Proxy_portSource(ctx context.Context, field graphql
 			return ec.fieldContext_Proxy_portSource(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.PortSource, nil
+			return ec.Resolvers.Proxy().PortSource(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -6976,7 +6981,7 @@ func (ec *executionContext) _Proxy_portSource(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Proxy_portSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Proxy", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Proxy", field, true, true, "String")
 }
 
 func (ec *executionContext) _Proxy_confSource(ctx context.Context, field graphql.CollectedField, obj *model.Proxy) (ret graphql.Marshaler) {
@@ -6988,7 +6993,7 @@ func (ec *executionContext) _Proxy_confSource(ctx context.Context, field graphql
 			return ec.fieldContext_Proxy_confSource(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ConfSource, nil
+			return ec.Resolvers.Proxy().ConfSource(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -6999,7 +7004,7 @@ func (ec *executionContext) _Proxy_confSource(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Proxy_confSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Proxy", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Proxy", field, true, true, "String")
 }
 
 func (ec *executionContext) _Query_apps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -10976,58 +10981,60 @@ func (ec *executionContext) _Proxy(ctx context.Context, sel ast.SelectionSet, ob
 		case "id":
 			out.Values[i] = ec._Proxy_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "domains":
 			out.Values[i] = ec._Proxy_domains(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "forwardScheme":
 			out.Values[i] = ec._Proxy_forwardScheme(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "forwardHost":
 			out.Values[i] = ec._Proxy_forwardHost(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "forwardPort":
 			out.Values[i] = ec._Proxy_forwardPort(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "enabled":
 			out.Values[i] = ec._Proxy_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "online":
 			out.Values[i] = ec._Proxy_online(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "certificate":
 			out.Values[i] = ec._Proxy_certificate(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "advancedConfig":
 			out.Values[i] = ec._Proxy_advancedConfig(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "portSource":
-			out.Values[i] = ec._Proxy_portSource(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Proxy_portSource(ctx, field, obj)
+				})
 		case "confSource":
-			out.Values[i] = ec._Proxy_confSource(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Proxy_confSource(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -9,7 +9,6 @@ import (
 	"context"
 
 	"github.com/appmanage/appmanage/apps"
-
 	"github.com/appmanage/appmanage/graph"
 	"github.com/appmanage/appmanage/graph/model"
 )

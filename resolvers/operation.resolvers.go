@@ -9,10 +9,9 @@ import (
 	"context"
 
 	"github.com/appmanage/appmanage/apperr"
-	"github.com/appmanage/appmanage/ops"
-
 	"github.com/appmanage/appmanage/graph"
 	"github.com/appmanage/appmanage/graph/model"
+	"github.com/appmanage/appmanage/ops"
 )
 
 func (r *mutationResolver) CancelOperation(ctx context.Context, id string) (*model.Operation, error) {

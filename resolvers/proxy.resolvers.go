@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/appmanage/appmanage/graph"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
@@ -38,3 +39,15 @@ func (r *mutationResolver) DisableAppProxies(ctx context.Context, id string) (*m
 func (r *mutationResolver) SetDefaultDomain(ctx context.Context, id string, domain string) (*model.Operation, error) {
 	return nil, notBuilt("setDefaultDomain (domain and proxy management)")
 }
+
+func (r *proxyResolver) PortSource(ctx context.Context, obj *model.Proxy) (*string, error) {
+	return nil, notBuilt("Proxy.portSource (domain and proxy management)")
+}
+
+func (r *proxyResolver) ConfSource(ctx context.Context, obj *model.Proxy) (*string, error) {
+	return nil, notBuilt("Proxy.confSource (domain and proxy management)")
+}
+
+func (r *Resolver) Proxy() graph.ProxyResolver { return &proxyResolver{r} }
+
+type proxyResolver struct{ *Resolver }

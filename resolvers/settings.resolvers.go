@@ -11,7 +11,6 @@ import (
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/auth"
-
 	"github.com/appmanage/appmanage/graph/model"
 )
 

@@ -152,6 +152,7 @@ func methodCases() []methodCase {
 func TestEveryMethodSucceeds(t *testing.T) {
 	for _, mc := range methodCases() {
 		t.Run(mc.name, func(t *testing.T) {
+			t.Parallel()
 			fx, cfg := newFixture(t, nil)
 			c := newClient(t, cfg)
 			if err := mc.call(ctxT(t), c, fx); err != nil {
@@ -186,7 +187,10 @@ func TestEveryMethodFaults(t *testing.T) {
 				t.Fatalf("error = %v, want ErrConflict", err)
 			}
 		}},
-		{"timeout", faults.Fault{Delay: 5 * time.Second, Times: 10}, func(t *testing.T, err error) {
+		// The delay outlasts the 150ms client timeout. It is kept short because
+		// the server cannot notice a client that left while a request body is
+		// still unread, so the handler sleeps it out.
+		{"timeout", faults.Fault{Delay: time.Second, Times: 10}, func(t *testing.T, err error) {
 			if upstream.StatusOf(err) != 0 || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, portainer.ErrUnavailable) {
 				t.Fatalf("error = %v, want a timeout", err)
 			}
@@ -200,6 +204,7 @@ func TestEveryMethodFaults(t *testing.T) {
 	for _, mc := range methodCases() {
 		for _, fc := range fcs {
 			t.Run(mc.name+"/"+fc.name, func(t *testing.T) {
+				t.Parallel()
 				fx, cfg := newFixture(t, nil)
 				cfg.Timeout, cfg.DeployTimeout = 150*time.Millisecond, 150*time.Millisecond
 				c := newClient(t, cfg)
@@ -223,6 +228,7 @@ func TestEveryMethodFaults(t *testing.T) {
 func TestJWTReloginOnce(t *testing.T) {
 	for _, mc := range methodCases() {
 		t.Run(mc.name, func(t *testing.T) {
+			t.Parallel()
 			fx, cfg := newFixture(t, nil)
 			cfg.APIKey, cfg.Username, cfg.Password = "", fake.DefaultAdminUser, fake.DefaultAdminPassword
 			c := newClient(t, cfg)
@@ -375,7 +381,7 @@ func TestCreateNeverRetriedBlindly(t *testing.T) {
 		{"503", faults.Fault{Status: 503, Body: `{"message":"busy"}`}},
 		{"drop", faults.Fault{Drop: true}},
 		{"drop after work", faults.Fault{Drop: true, Phase: faults.After}},
-		{"timeout", faults.Fault{Delay: 3 * time.Second}},
+		{"timeout", faults.Fault{Delay: time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx, cfg := newFixture(t, nil)

@@ -1,0 +1,89 @@
+package apps
+
+import (
+	"context"
+	"strings"
+
+	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/gitea"
+	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/library/dotenv"
+)
+
+// locateStack finds the app's Portainer stack on any endpoint; apperr
+// NOT_FOUND when there is none. Every operation on an installed app starts
+// here, since Portainer holds the truth about what is deployed.
+func (s *Service) locateStack(ctx context.Context, appID string) (*portainer.Stack, error) {
+	stacks, err := s.stacks.ListStacks(ctx, 0)
+	if err != nil {
+		return nil, upstreamErr("portainer", err, "list stacks")
+	}
+	for i := range stacks {
+		if strings.EqualFold(stacks[i].Name, appID) {
+			return &stacks[i], nil
+		}
+	}
+	return nil, apperr.New(apperr.NotFound, "no app %q", appID)
+}
+
+// commitEnv applies changes to the .env of the app's repository as one
+// commit (the commit is the record of the change). It returns false, and
+// commits nothing, when every value is already as asked.
+func (s *Service) commitEnv(ctx context.Context, appID string, changes []EnvSetting, message string) (bool, error) {
+	f, err := s.repos.GetFile(ctx, appID, ".env", "main")
+	if notFound(err) {
+		return false, apperr.Precondition("id", "the repository of %s has no .env to change", appID)
+	}
+	if err != nil {
+		return false, upstreamErr("gitea", err, "read .env")
+	}
+	env, err := dotenv.Parse(f.Content)
+	if err != nil {
+		return false, apperr.Precondition("id", "the repository's .env cannot be read: %v", err)
+	}
+	changed := false
+	for _, c := range changes {
+		if old, ok := env.Get(c.Name); ok && old == c.Value {
+			continue
+		}
+		if err := env.Set(c.Name, c.Value); err != nil {
+			return false, apperr.Invalid("changes", "%s: %v", c.Name, err)
+		}
+		changed = true
+	}
+	if !changed {
+		return false, nil
+	}
+	_, err = s.repos.CommitFiles(ctx, appID, gitea.Commit{Branch: "main", Message: message, Files: []gitea.FileChange{
+		{Operation: gitea.OpUpdate, Path: ".env", Content: env.Bytes(), SHA: f.SHA},
+	}})
+	if err != nil {
+		return false, upstreamErr("gitea", err, "commit .env")
+	}
+	return true, nil
+}
+
+// redeployStack pulls the repository again and recreates the containers,
+// resending the stack's full current git state (ref, Env) and the clone
+// credentials: Portainer clears whatever a redeploy omits.
+func (s *Service) redeployStack(ctx context.Context, st *portainer.Stack, pullImages bool) (*portainer.Stack, error) {
+	if st.GitConfig == nil {
+		return nil, apperr.Precondition("id", "stack %s is not deployed from a git repository", st.Name)
+	}
+	req := portainer.GitRedeployRequest{
+		RepositoryReferenceName:  st.GitConfig.ReferenceName,
+		RepositoryAuthentication: s.cfg.Git.Password != "",
+		RepositoryUsername:       s.cfg.Git.Username,
+		RepositoryPassword:       s.cfg.Git.Password,
+		Env:                      st.Env,
+		PullImage:                pullImages,
+	}
+	if req.Env == nil {
+		req.Env = []portainer.EnvVar{}
+	}
+	out, err := s.stacks.RedeployStackGit(ctx, st.ID, st.EndpointID, req)
+	if err != nil {
+		return nil, upstreamErr("portainer", err, "redeploy stack")
+	}
+	return out, nil
+}
