@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -333,5 +334,40 @@ func TestCatalogEmbeddedAndExternal(t *testing.T) {
 	}
 	if len(got) != 3 || !got["wordpress"] || !got["duplicati"] || !got["kasmweb"] {
 		t.Fatalf("external catalog = %v, want wordpress, duplicati, kasmweb", got)
+	}
+}
+
+func TestRequestLimits(t *testing.T) {
+	s := startServer(t)
+	// Over the 1 MiB body limit.
+	big := `{"query":"{ health { status } }","variables":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == 200 && !strings.Contains(string(b), "errors") {
+		t.Fatalf("a 2 MiB body was accepted: %d %s", resp.StatusCode, b)
+	}
+	// A realistic nested query passes the depth limit.
+	q := "{ apps { nodes { lastOperation { steps { name } } } edges { node { containers { ports { type } } } } } }"
+	_, gr := s.gql(t, adminKey, q, nil)
+	if gr.code() == "DEPTH_LIMIT_EXCEEDED" {
+		t.Fatalf("a 5-level query was refused: %+v", gr.Errors)
+	}
+	// Too complex: a list field asked for 800 times through aliases.
+	var sb strings.Builder
+	sb.WriteString("{")
+	for i := range 800 {
+		fmt.Fprintf(&sb, " a%d: catalog { name versions }", i)
+	}
+	sb.WriteString(" }")
+	_, gr = s.gql(t, adminKey, sb.String(), nil)
+	if gr.code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("800 aliased catalog lists: %+v, want COMPLEXITY_LIMIT_EXCEEDED", gr.Errors)
 	}
 }
