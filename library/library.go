@@ -111,7 +111,7 @@ func Load(fsys fs.FS, log *slog.Logger) (*Library, error) {
 			}
 		}
 	}
-	log.Info("library loaded", "apps", len(l.list), "problems", len(l.problems))
+	log.Debug("library parsed", "apps", len(l.list), "problems", len(l.problems))
 	return l, nil
 }
 
