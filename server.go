@@ -133,6 +133,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		DefaultEndpoint: cfg.Portainer.DefaultEndpoint,
 		PublicHost:      cfg.PublicHost,
 	}, log)
+	appsSvc.UseSettings(s.db)
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start operation engine: %w", err)
 	}

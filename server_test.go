@@ -371,3 +371,24 @@ func TestRequestLimits(t *testing.T) {
 		t.Fatalf("800 aliased catalog lists: %+v, want COMPLEXITY_LIMIT_EXCEEDED", gr.Errors)
 	}
 }
+
+func TestSettingsAreAdminOnlyAndValidated(t *testing.T) {
+	s := startServer(t)
+	_, resp := s.gql(t, adminKey, `mutation { updateSettings(input: [{key: "publicHost", value: "apps.example.net"}]) { key value } }`, nil)
+	if len(resp.Errors) > 0 || !strings.Contains(string(resp.Data), "apps.example.net") {
+		t.Fatalf("updateSettings: %s %+v", resp.Data, resp.Errors)
+	}
+	for _, bad := range []string{`{key: "nope", value: "x"}`, `{key: "defaultEndpointId", value: "-1"}`, `{key: "publicHost", value: "a b"}`} {
+		_, resp = s.gql(t, adminKey, `mutation { updateSettings(input: [`+bad+`]) { key } }`, nil)
+		if resp.code() != "VALIDATION_FAILED" {
+			t.Errorf("%s: %+v, want VALIDATION_FAILED", bad, resp.Errors)
+		}
+	}
+	_, resp = s.gql(t, adminKey, `mutation { createApiKey(name: "ops", scope: "write") { key } }`, nil)
+	var created struct{ CreateAPIKey struct{ Key string } `json:"createApiKey"` }
+	_ = json.Unmarshal(resp.Data, &created)
+	_, resp = s.gql(t, created.CreateAPIKey.Key, `{ settings { key } }`, nil)
+	if resp.code() != "FORBIDDEN" {
+		t.Fatalf("write key reading settings: %+v, want FORBIDDEN", resp.Errors)
+	}
+}

@@ -41,7 +41,7 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if op, done, err := s.replay(ctx, req.IdempotencyKey, KindInstall, req.AppID); done {
 		return op, err
 	}
-	in, app, err := s.validateInstall(req)
+	in, _, err := s.validateInstall(req)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	}
 	in.EndpointID = ep.ID
 	if in.URL == "" {
-		in.URL = s.fallbackURL(ep, app, in)
+		in.URL = s.fallbackURL(ep, s.publicHost(ctx), in)
 	}
 	if err := s.preflight(ctx, in); err != nil {
 		return nil, err
@@ -202,6 +202,9 @@ func (s *Service) refuseActive(ctx context.Context, appID string) error {
 func (s *Service) pickEndpoint(ctx context.Context, id int) (*portainer.Endpoint, error) {
 	if id == 0 {
 		id = s.cfg.DefaultEndpoint
+		if v, err := strconv.Atoi(s.setting(ctx, "defaultEndpointId")); err == nil && v > 0 {
+			id = v
+		}
 	}
 	if id != 0 {
 		ep, err := s.stacks.GetEndpoint(ctx, id)
@@ -228,9 +231,17 @@ func (s *Service) pickEndpoint(ctx context.Context, id int) (*portainer.Endpoint
 	return nil, apperr.Precondition("endpointId", "Portainer has no endpoint that is up")
 }
 
+// publicHost is the host used in W9_URL without a domain: the run-time
+// setting, else the start-up flag.
+func (s *Service) publicHost(ctx context.Context) string {
+	if h := s.setting(ctx, "publicHost"); h != "" {
+		return h
+	}
+	return s.cfg.PublicHost
+}
+
 // fallbackURL is W9_URL for an app without a domain: host:port.
-func (s *Service) fallbackURL(ep *portainer.Endpoint, app *library.App, in InstallInput) string {
-	host := s.cfg.PublicHost
+func (s *Service) fallbackURL(ep *portainer.Endpoint, host string, in InstallInput) string {
 	if host == "" && ep.PublicURL != "" {
 		host = ep.PublicURL
 		if h, _, err := net.SplitHostPort(host); err == nil {

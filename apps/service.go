@@ -108,6 +108,8 @@ type Service struct {
 	engine  Engine
 	cfg     Config
 	log     *slog.Logger
+
+	settings SettingsStore // nil: run-time settings are off
 }
 
 // New builds the service and registers its workflows with the engine.

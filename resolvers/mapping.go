@@ -3,6 +3,7 @@ package resolvers
 import (
 	"time"
 
+	"github.com/appmanage/appmanage/apps"
 	"github.com/appmanage/appmanage/graph/model"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
@@ -82,4 +83,12 @@ func nonNil[T any](s []T) []T {
 func mapAPIKey(k store.APIKey) *model.APIKey {
 	return &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scope: k.Scope, CreatedAt: k.CreatedAt,
 		LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+}
+
+func mapSettings(views []apps.SettingView) []model.Setting {
+	out := make([]model.Setting, 0, len(views))
+	for _, v := range views {
+		out = append(out, model.Setting{Key: v.Key, Value: v.Value, Secret: v.Secret, Description: v.Description, UpdatedAt: v.UpdatedAt})
+	}
+	return out
 }

@@ -10,12 +10,21 @@ import (
 	"strings"
 
 	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/apps"
 	"github.com/appmanage/appmanage/auth"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
 func (r *mutationResolver) UpdateSettings(ctx context.Context, input []model.SettingInput) ([]model.Setting, error) {
-	return nil, notBuilt("updateSettings (run-time settings)")
+	changes := make([]apps.EnvSetting, 0, len(input))
+	for _, in := range input {
+		changes = append(changes, apps.EnvSetting{Name: in.Key, Value: in.Value})
+	}
+	views, err := r.Domain.UpdateSettings(ctx, changes)
+	if err != nil {
+		return nil, err
+	}
+	return mapSettings(views), nil
 }
 
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, name string, scope string) (*model.CreatedAPIKey, error) {
@@ -42,7 +51,11 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*model.
 }
 
 func (r *queryResolver) Settings(ctx context.Context) ([]model.Setting, error) {
-	return nil, notBuilt("Query.settings (run-time settings)")
+	views, err := r.Domain.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return mapSettings(views), nil
 }
 
 func (r *queryResolver) APIKeys(ctx context.Context) ([]model.APIKey, error) {
