@@ -5,6 +5,8 @@
 package faults
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -139,6 +141,17 @@ func (in *Injector) Handle(mux *http.ServeMux, pattern string, h http.Handler) {
 // Wrap wraps h with the faults queued for route.
 func (in *Injector) Wrap(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the body first: net/http notices a client that went away
+		// (and cancels r.Context) only once the body has been consumed, so
+		// a delay would otherwise outlast the client's timeout.
+		if r.Body != nil {
+			body, err := io.ReadAll(r.Body)
+			_ = r.Body.Close()
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		f, ok, latency := in.take(route)
 		if latency > 0 && !sleep(r, latency) {
 			return

@@ -28,15 +28,7 @@ func containerByName(t *testing.T, cs []portainer.Container, name string) portai
 	return cs[i]
 }
 
-func publicPorts(c portainer.Container) []int {
-	var out []int
-	for _, p := range c.Ports {
-		if p.PublicPort != 0 && !slices.Contains(out, p.PublicPort) {
-			out = append(out, p.PublicPort)
-		}
-	}
-	return out
-}
+func publicPorts(c portainer.Container) []int { return c.PublicPorts() }
 
 // TestCreateFromRepository deploys a private Gitea repository (compose file
 // plus .env) and checks what compose would have made of it.

@@ -2,6 +2,7 @@ package portainer
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -281,6 +282,19 @@ func (c *Container) Name() string {
 		return ""
 	}
 	return strings.TrimPrefix(c.Names[0], "/")
+}
+
+// PublicPorts returns the host ports the container publishes, each once
+// (Docker lists a binding once per address family: 0.0.0.0 and ::).
+func (c *Container) PublicPorts() []int {
+	var out []int
+	for _, p := range c.Ports {
+		if p.PublicPort > 0 && !slices.Contains(out, p.PublicPort) {
+			out = append(out, p.PublicPort)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ContainerFilter selects containers: All includes stopped ones; Labels are

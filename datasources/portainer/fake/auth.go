@@ -18,8 +18,6 @@ type user struct {
 	Admin    bool
 }
 
-type ctxUser struct{}
-
 // authenticated applies Portainer's bouncer: API key first (header, or
 // ?x-api-key= with the key name matched case-insensitively), then the
 // portainer_api_key cookie (which needs a CSRF token on writes), then the

@@ -129,7 +129,7 @@ func loadProject(ctx context.Context, in composeInput) (*types.Project, error) {
 		if !ok {
 			return nil, fmt.Errorf("open %s: no such file or directory", path.Join(in.ProjectPath, f))
 		}
-		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: filepath.Join(tmp, filepath.FromSlash(p)), Content: b})
+		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: filepath.Join(tmp, filepath.FromSlash(p)), Content: withoutVersion(b)})
 	}
 	envPath := filepath.Join(workDir, ".env")
 	if len(in.Env) > 0 {
@@ -185,6 +185,32 @@ func loadProject(ctx context.Context, in composeInput) (*types.Project, error) {
 		p.Services[name] = svc
 	}
 	return p, nil
+}
+
+// withoutVersion drops the obsolete top-level `version` key, which compose
+// ignores anyway; compose-go would otherwise warn through the global logrus
+// logger on every deploy. Anchors and aliases survive (node round trip); on
+// any doubt the content is returned unchanged.
+func withoutVersion(b []byte) []byte {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return b
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return b
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "version" {
+			top.Content = append(top.Content[:i], top.Content[i+2:]...)
+			out, err := yaml.Marshal(&doc)
+			if err != nil {
+				return b
+			}
+			return out
+		}
+	}
+	return b
 }
 
 // serviceOrder returns the services with dependencies first, names sorted

@@ -1,13 +1,20 @@
 package fake
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 )
 
-var errDockerDown = errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?") //nolint:staticcheck // Docker's own wording
+// dockerErr carries the Docker daemon's own wording (capitalized, with
+// punctuation), which callers and tests match on.
+type dockerErr string
+
+func (e dockerErr) Error() string { return string(e) }
+
+func dockerErrorf(format string, args ...any) error { return dockerErr(fmt.Sprintf(format, args...)) }
+
+const errDockerDown = dockerErr("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
 
 type upOpts struct {
 	forceRecreate bool // redeploy: recreate every container
@@ -109,11 +116,11 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 		c := st.w.c.clone()
 		c.ID = randomHex(64)
 		if other := s.containerByNameLocked(endpointID, c.Name); other != nil && !removed[other] {
-			return fmt.Errorf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, other.ID) //nolint:staticcheck // Docker's wording
+			return dockerErrorf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, other.ID)
 		}
 		for _, nc := range created {
 			if nc.Name == c.Name {
-				return fmt.Errorf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, nc.ID) //nolint:staticcheck // Docker's wording
+				return dockerErrorf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, nc.ID)
 			}
 		}
 		for i, p := range c.Ports {
@@ -129,7 +136,7 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 			}
 			b := hostBinding{bindIP(p.HostIP), p.HostPort, p.Protocol}
 			if slices.ContainsFunc(held, b.overlaps) {
-				return fmt.Errorf("Error response from daemon: driver failed programming external connectivity on endpoint %s (%s): Bind for %s:%d failed: port is already allocated", c.Name, c.ID, b.ip, b.port) //nolint:staticcheck // Docker's wording
+				return dockerErrorf("Error response from daemon: driver failed programming external connectivity on endpoint %s (%s): Bind for %s:%d failed: port is already allocated", c.Name, c.ID, b.ip, b.port)
 			}
 			held = append(held, b)
 		}
