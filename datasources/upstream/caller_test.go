@@ -1,0 +1,105 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestAPIErrorSentinels(t *testing.T) {
+	tests := []struct {
+		status int
+		want   []error
+		not    []error
+	}{
+		{404, []error{ErrNotFound}, []error{ErrConflict, ErrUnavailable}},
+		{409, []error{ErrConflict}, []error{ErrNotFound}},
+		{401, []error{ErrUnauthorized}, []error{ErrUnavailable}},
+		{403, []error{ErrUnauthorized}, nil},
+		{0, []error{ErrUnavailable}, []error{ErrNotFound}},
+		{429, []error{ErrUnavailable}, nil},
+		{502, []error{ErrUnavailable}, nil},
+		{503, []error{ErrUnavailable}, nil},
+		{504, []error{ErrUnavailable}, nil},
+		{500, nil, []error{ErrUnavailable, ErrNotFound}},
+	}
+	for _, tt := range tests {
+		var err error = &APIError{Upstream: "x", Method: "GET", Path: "/p", Status: tt.status}
+		for _, w := range tt.want {
+			if !errors.Is(err, w) {
+				t.Errorf("%d: not %v", tt.status, w)
+			}
+		}
+		for _, n := range tt.not {
+			if errors.Is(err, n) {
+				t.Errorf("%d: wrongly %v", tt.status, n)
+			}
+		}
+	}
+}
+
+func newCaller(t *testing.T, h http.HandlerFunc) *Caller {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return NewCaller(Config{Upstream: "test", BaseURL: srv.URL, Timeout: 200 * time.Millisecond,
+		RetryWait: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		ErrorMessage: func(b []byte) string { return string(b) }})
+}
+
+func TestRetriesOnlyIdempotentCallsOnTransientErrors(t *testing.T) {
+	var n atomic.Int32
+	c := newCaller(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) < 3 {
+			w.WriteHeader(503)
+			return
+		}
+		_, _ = w.Write([]byte(`{"v":1}`))
+	})
+	var out struct{ V int }
+	if _, err := c.Do(context.Background(), Call{Method: "GET", Path: "/x", Result: &out}); err != nil || out.V != 1 || n.Load() != 3 {
+		t.Fatalf("GET after two 503s: %v, v=%d, calls=%d", err, out.V, n.Load())
+	}
+	n.Store(0)
+	_, err := c.Do(context.Background(), Call{Method: "POST", Path: "/x"})
+	if !errors.Is(err, ErrUnavailable) || n.Load() != 1 {
+		t.Fatalf("POST after a 503: %v, calls=%d; want one call", err, n.Load())
+	}
+	n.Store(-100) // keep failing
+	_, err = c.Do(context.Background(), Call{Method: "PUT", Path: "/x", NoRetry: true})
+	if n.Load() != -99 || err == nil {
+		t.Fatalf("NoRetry PUT: %v, calls=%d", err, n.Load()+100)
+	}
+}
+
+func TestNoRetryOn500AndErrorMessage(t *testing.T) {
+	var n atomic.Int32
+	c := newCaller(t, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(500)
+		_, _ = w.Write([]byte("boom"))
+	})
+	_, err := c.Do(context.Background(), Call{Method: "GET", Path: "/x"})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 500 || ae.Message != "boom" || n.Load() != 1 {
+		t.Fatalf("err = %v, calls = %d", err, n.Load())
+	}
+}
+
+func TestTimeoutIsUnavailable(t *testing.T) {
+	c := newCaller(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	c.cfg.MaxRetries = 0
+	start := time.Now()
+	_, err := c.Do(context.Background(), Call{Method: "POST", Path: "/x"})
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+		t.Fatalf("err = %v after %s", err, time.Since(start))
+	}
+}
