@@ -85,7 +85,7 @@ type eventRow struct {
 }
 
 func (r eventRow) event() Event {
-	return Event{OperationID: r.OperationID, Seq: r.Seq, At: r.At, Step: r.Step, Status: r.Status, Progress: r.Progress, Message: r.Message, Terminal: r.Terminal}
+	return Event(r)
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

@@ -56,10 +56,6 @@ type envSetup struct {
 	cfg  []func(*proxymanager.Config)
 }
 
-func withFake(f func(*fake.Options)) envOpt {
-	return func(s *envSetup) { s.fake = append(s.fake, f) }
-}
-
 func withConfig(f func(*proxymanager.Config)) envOpt {
 	return func(s *envSetup) { s.cfg = append(s.cfg, f) }
 }
