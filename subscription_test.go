@@ -227,3 +227,29 @@ func TestOperationEventsOverSSE(t *testing.T) {
 		}
 	}
 }
+
+func TestWebsocketRefusesForeignOrigins(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u := "ws" + strings.TrimPrefix(s.URL, "http") + "/graphql"
+	_, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{
+		Subprotocols: []string{"graphql-transport-ws"},
+		HTTPHeader:   http.Header{"Origin": {"https://evil.example"}},
+	})
+	if err == nil {
+		t.Fatal("a cross-origin websocket was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin dial: %v (response %v), want 403", err, resp)
+	}
+	// The server's own origin is fine.
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
+		Subprotocols: []string{"graphql-transport-ws"},
+		HTTPHeader:   http.Header{"Origin": {s.URL}},
+	})
+	if err != nil {
+		t.Fatalf("same-origin dial: %v", err)
+	}
+	_ = conn.CloseNow()
+}
