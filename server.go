@@ -156,6 +156,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		Schema:         schema,
 		Auth:           s.auth,
 		RootFieldAuth:  resolvers.AuthorizeRootField,
+		PerRequest:     resolvers.WithLoaders(res),
 		GraphiQL:       graphiql.Handler(graphiql.Options{Endpoint: "/graphql", BasePath: "/graphiql", Title: "appmanage"}),
 		Sandbox:        cfg.Sandbox,
 		AllowedOrigins: cfg.AllowedOrigins,

@@ -17,6 +17,7 @@ import (
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
 	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
+	"github.com/appmanage/appmanage/datasources/upstream"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
 	"github.com/appmanage/appmanage/store"
@@ -38,12 +39,19 @@ type testEnv struct {
 	Stacks    *portainer.Client
 	Proxies   *proxymanager.Client
 	Owner     string
+	// Log and OpsOptions are what newEnv started the engine with, for
+	// tests that bring up another engine on the same file.
+	Log        *slog.Logger
+	OpsOptions ops.Options
 }
 
 type envOptions struct {
 	clientTimeout time.Duration
 	opsOptions    ops.Options
 	library       *library.Library
+	observer      upstream.Observer
+	quiet         bool
+	deferStart    bool
 }
 
 type envOption func(*envOptions)
@@ -53,6 +61,21 @@ func withClientTimeout(d time.Duration) envOption {
 }
 
 func withLibrary(l *library.Library) envOption { return func(o *envOptions) { o.library = l } }
+
+// withQuietLog discards the logs even with -v (for tests that run hundreds
+// of installs).
+func withQuietLog() envOption { return func(o *envOptions) { o.quiet = true } }
+
+// withObserver sees every upstream attempt of the three clients.
+func withObserver(f upstream.Observer) envOption { return func(o *envOptions) { o.observer = f } }
+
+// withOps tunes the engine's options.
+func withOps(f func(*ops.Options)) envOption { return func(o *envOptions) { f(&o.opsOptions) } }
+
+// withDeferredStart leaves the engine stopped: submitted operations wait
+// in the queue until the test calls e.run (e.g. after arming a fault that
+// must miss the synchronous preflight).
+func withDeferredStart() envOption { return func(o *envOptions) { o.deferStart = true } }
 
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
@@ -79,6 +102,9 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		f(&o)
 	}
 	log := testLogger(t)
+	if o.quiet {
+		log = slog.New(slog.DiscardHandler)
+	}
 	e := &testEnv{t: t}
 	e.Gitea = giteafake.New(giteafake.Options{})
 	e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{"ptr_test"}})
@@ -87,18 +113,18 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 
 	var err error
 	e.Repos, err = gitea.New(gitea.Config{BaseURL: e.Gitea.URL(), Token: e.Gitea.Token(giteafake.AdminUser),
-		Owner: giteafake.AdminUser, Timeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log})
+		Owner: giteafake.AdminUser, Timeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log, Observer: o.observer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Owner = giteafake.AdminUser
 	e.Stacks, err = portainer.New(portainer.Config{URL: e.Portainer.URL(), APIKey: "ptr_test", Timeout: o.clientTimeout,
-		DeployTimeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log})
+		DeployTimeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log, Observer: o.observer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Proxies, err = proxymanager.New(proxymanager.Config{URL: e.NPM.URL(), Email: e.NPM.Email(), Password: e.NPM.Password(),
-		Timeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log})
+		Timeout: o.clientTimeout, RetryWait: 10 * time.Millisecond, Logger: log, Observer: o.observer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +136,33 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		}
 	}
 	e.DBPath = filepath.Join(t.TempDir(), "appmanage.db")
-	e.start(o.opsOptions, log)
+	e.Log, e.OpsOptions = log, o.opsOptions
+	if o.deferStart {
+		e.open(o.opsOptions, log)
+	} else {
+		e.start(o.opsOptions, log)
+	}
 	return e
 }
 
 // start opens the database and starts an engine and a service on it; after
 // Abandon it is how a "restarted process" comes up on the same file.
 func (e *testEnv) start(oo ops.Options, log *slog.Logger) {
+	e.open(oo, log)
+	e.run()
+}
+
+// run starts the engine that open built.
+func (e *testEnv) run() {
+	e.t.Helper()
+	if err := e.Engine.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// open opens the database, and builds an engine (not started) and a
+// service on it.
+func (e *testEnv) open(oo ops.Options, log *slog.Logger) {
 	t := e.t
 	db, err := store.Open(context.Background(), e.DBPath, nil)
 	if err != nil {
@@ -130,9 +176,6 @@ func (e *testEnv) start(oo ops.Options, log *slog.Logger) {
 		StepTimeout: 5 * time.Second, DeployTimeout: 5 * time.Second, ContainerWait: 5 * time.Second,
 		PublicHost: "203.0.113.7",
 	}, log)
-	if err := e.Engine.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	eng, d := e.Engine, db
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -45,9 +46,6 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if err != nil {
 		return nil, err
 	}
-	if err := s.refuseActive(ctx, in.AppID); err != nil {
-		return nil, err
-	}
 	ep, err := s.pickEndpoint(ctx, req.EndpointID)
 	if err != nil {
 		return nil, err
@@ -56,9 +54,6 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if in.URL == "" {
 		in.URL = s.fallbackURL(ep, s.publicHost(ctx), in)
 	}
-	if err := s.preflight(ctx, in); err != nil {
-		return nil, err
-	}
 	res := make([]string, 0, len(in.HostPorts)+len(in.Domains))
 	for _, p := range in.HostPorts {
 		res = append(res, portReservation(in.EndpointID, p))
@@ -66,10 +61,104 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	for _, d := range in.Domains {
 		res = append(res, "domain:"+d)
 	}
-	return s.engine.Submit(ctx, ops.SubmitRequest{
+	// The checks and the submit are one critical section per claimed name:
+	// the steps reuse whatever they find under the app's name (preflight
+	// proved it free), so a request whose checks passed before a rival
+	// install of the same id or port ran to its end must not be submitted
+	// after it (it would adopt the rival's app, and delete it on rollback).
+	unlock, err := s.claims.lock(ctx, append([]string{"app:" + in.AppID}, res...))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.refuseActive(ctx, in.AppID); err != nil {
+		return nil, err
+	}
+	if err := s.preflight(ctx, in); err != nil {
+		return nil, err
+	}
+	op, err := s.engine.Submit(ctx, ops.SubmitRequest{
 		Kind: KindInstall, AppID: in.AppID, Input: in,
 		IdempotencyKey: req.IdempotencyKey, Reservations: res,
 	})
+	var re *ops.ReservationError
+	if errors.As(err, &re) {
+		return nil, reservationErr(re)
+	}
+	return op, err
+}
+
+// reservationErr says, in the request's terms, which port or domain an
+// in-flight operation holds.
+func reservationErr(re *ops.ReservationError) error {
+	holder := fmt.Sprintf("the %s of app %s (operation %s)", re.Kind, re.AppID, re.OperationID)
+	if d, ok := strings.CutPrefix(re.Resource, "domain:"); ok {
+		return apperr.Precondition("domains", "domain %s is being claimed by %s", d, holder)
+	}
+	if rest, ok := strings.CutPrefix(re.Resource, "port:"); ok {
+		if ep, port, ok := strings.Cut(rest, ":"); ok {
+			return apperr.Precondition("settings", "host port %s on endpoint %s is being claimed by %s", port, ep, holder)
+		}
+	}
+	return apperr.Precondition("", "%s is being claimed by %s", re.Resource, holder)
+}
+
+// claims serialises requests that claim the same names (app id, host
+// ports, domains) within this process. The zero value is ready.
+type claims struct {
+	mu   sync.Mutex
+	held map[string]*claim
+}
+
+type claim struct {
+	ch   chan struct{} // holds a token while the name is locked
+	refs int
+}
+
+// lock takes every key (in sorted order, so two requests never deadlock),
+// waiting while another request holds one, or until ctx ends.
+func (c *claims) lock(ctx context.Context, keys []string) (func(), error) {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var taken []string
+	release := func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, k := range taken {
+			cl := c.held[k]
+			<-cl.ch
+			if cl.refs--; cl.refs == 0 {
+				delete(c.held, k)
+			}
+		}
+	}
+	for _, k := range keys {
+		c.mu.Lock()
+		if c.held == nil {
+			c.held = map[string]*claim{}
+		}
+		cl := c.held[k]
+		if cl == nil {
+			cl = &claim{ch: make(chan struct{}, 1)}
+			c.held[k] = cl
+		}
+		cl.refs++
+		c.mu.Unlock()
+		select {
+		case cl.ch <- struct{}{}:
+			taken = append(taken, k)
+		case <-ctx.Done():
+			c.mu.Lock()
+			if cl.refs--; cl.refs == 0 {
+				delete(c.held, k)
+			}
+			c.mu.Unlock()
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	return release, nil
 }
 
 // replay returns the operation an earlier request with the same idempotency

@@ -110,6 +110,11 @@ type Service struct {
 	log     *slog.Logger
 
 	settings SettingsStore // nil: run-time settings are off
+
+	lists   *listCache   // short-TTL upstream lists for the read side
+	details *detailCache // per-app data that only changes with its key
+
+	claims claims // names an install is checking and submitting
 }
 
 // New builds the service and registers its workflows with the engine.
@@ -126,9 +131,11 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	if cfg.ContainerWait <= 0 {
 		cfg.ContainerWait = 2 * time.Minute
 	}
-	s := &Service{repos: repos, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log}
-	engine.Register(s.installWorkflow())
-	engine.Register(s.uninstallWorkflow())
+	s := &Service{repos: repos, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
+		lists: newListCache(DefaultListTTL), details: newDetailCache()}
+	for _, w := range append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...) {
+		engine.Register(s.invalidating(w))
+	}
 	return s
 }
 

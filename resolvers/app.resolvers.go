@@ -7,6 +7,9 @@ package resolvers
 
 import (
 	"context"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/appmanage/appmanage/apps"
 	"github.com/appmanage/appmanage/graph"
@@ -14,47 +17,95 @@ import (
 )
 
 func (r *appResolver) AppName(ctx context.Context, obj *model.App) (*string, error) {
-	return nil, notBuilt("App.appName (the App aggregate read side)")
+	env, err := r.loaders(ctx).env.Load(ctx, appRef(obj))
+	if err != nil {
+		return nil, err
+	}
+	v, _ := env.Get("W9_APP_NAME")
+	return ptr(v), nil
 }
 
 func (r *appResolver) Version(ctx context.Context, obj *model.App) (*string, error) {
-	return nil, notBuilt("App.version (the App aggregate read side)")
+	env, err := r.loaders(ctx).env.Load(ctx, appRef(obj))
+	if err != nil {
+		return nil, err
+	}
+	v, _ := env.Get("W9_VERSION")
+	return ptr(v), nil
 }
 
 func (r *appResolver) Domains(ctx context.Context, obj *model.App) ([]string, error) {
-	return nil, notBuilt("App.domains (the App aggregate read side)")
+	d, err := r.loaders(ctx).domains.Load(ctx, appRef(obj))
+	return nonNil(d), err
 }
 
 func (r *appResolver) DefaultDomain(ctx context.Context, obj *model.App) (*string, error) {
-	return nil, notBuilt("App.defaultDomain (the App aggregate read side)")
+	d, err := r.loaders(ctx).defaultDomain.Load(ctx, appRef(obj))
+	return ptr(d), err
 }
 
 func (r *appResolver) Env(ctx context.Context, obj *model.App) ([]model.EnvVar, error) {
-	return nil, notBuilt("App.env (the App aggregate read side)")
+	env, err := r.loaders(ctx).env.Load(ctx, appRef(obj))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.EnvVar, len(env.Vars))
+	for i, v := range env.Vars {
+		out[i] = model.EnvVar{Name: v.Name, Value: v.Value}
+	}
+	return out, nil
 }
 
 func (r *appResolver) Variables(ctx context.Context, obj *model.App) (map[string]any, error) {
-	return nil, notBuilt("App.variables (the App aggregate read side)")
+	return r.loaders(ctx).variables.Load(ctx, appRef(obj))
 }
 
 func (r *appResolver) Repository(ctx context.Context, obj *model.App) (*model.Repository, error) {
-	return nil, notBuilt("App.repository (the App aggregate read side)")
+	l, err := r.loaders(ctx).repository.Load(ctx, appRef(obj))
+	if err != nil || l == nil {
+		return nil, err
+	}
+	return &model.Repository{URL: l.URL, CloneURL: l.CloneURL, HTMLURL: l.HTMLURL, DefaultBranch: ptr(l.DefaultBranch)}, nil
 }
 
 func (r *appResolver) Proxies(ctx context.Context, obj *model.App) ([]model.Proxy, error) {
-	return nil, notBuilt("App.proxies (the App aggregate read side)")
+	hosts, err := r.loaders(ctx).proxies.Load(ctx, appRef(obj))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Proxy, len(hosts))
+	for i, h := range hosts {
+		out[i] = mapProxy(h)
+	}
+	return out, nil
 }
 
 func (r *appResolver) Containers(ctx context.Context, obj *model.App) ([]model.Container, error) {
-	return nil, notBuilt("App.containers (the App aggregate read side)")
+	cs, err := r.loaders(ctx).containers.Load(ctx, appRef(obj))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Container, len(cs))
+	for i, c := range cs {
+		out[i] = mapContainer(c, obj.ID)
+	}
+	return out, nil
 }
 
 func (r *appResolver) Stack(ctx context.Context, obj *model.App) (*model.Stack, error) {
-	return nil, notBuilt("App.stack (the App aggregate read side)")
+	st, err := r.loaders(ctx).stack.Load(ctx, appRef(obj))
+	if err != nil {
+		return nil, err
+	}
+	return mapStack(st), nil
 }
 
 func (r *appResolver) LastOperation(ctx context.Context, obj *model.App) (*model.Operation, error) {
-	return nil, notBuilt("App.lastOperation (the App aggregate read side)")
+	op, err := r.loaders(ctx).lastOperation.Load(ctx, appRef(obj))
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) InstallApp(ctx context.Context, input model.InstallAppInput) (*model.Operation, error) {
@@ -82,27 +133,56 @@ func (r *mutationResolver) UninstallApp(ctx context.Context, id string, purgeDat
 }
 
 func (r *mutationResolver) StartApp(ctx context.Context, id string, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("startApp (app lifecycle operations)")
+	op, err := r.Domain.StartApp(ctx, id, deref(idempotencyKey))
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) StopApp(ctx context.Context, id string, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("stopApp (app lifecycle operations)")
+	op, err := r.Domain.StopApp(ctx, id, deref(idempotencyKey))
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) RestartApp(ctx context.Context, id string, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("restartApp (app lifecycle operations)")
+	op, err := r.Domain.RestartApp(ctx, id, deref(idempotencyKey))
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) RedeployApp(ctx context.Context, id string, pullImages *bool, idempotencyKey *string) (*model.Operation, error) {
-	return nil, notBuilt("redeployApp (app lifecycle operations)")
+	op, err := r.Domain.RedeployApp(ctx, id, deref(pullImages), deref(idempotencyKey))
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) UpdateAppGit(ctx context.Context, id string, input model.UpdateAppGitInput) (*model.Operation, error) {
-	return nil, notBuilt("updateAppGit (app lifecycle operations)")
+	op, err := r.Domain.UpdateAppGit(ctx, id, apps.GitChange{ReferenceName: input.ReferenceName,
+		AutoUpdateInterval: input.AutoUpdateInterval, Authenticate: deref(input.Authenticate)})
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) UpdateAppEnv(ctx context.Context, id string, changes []model.EnvVarInput) (*model.Operation, error) {
-	return nil, notBuilt("updateAppEnv (app lifecycle operations)")
+	in := make([]apps.EnvSetting, len(changes))
+	for i, c := range changes {
+		in[i] = apps.EnvSetting{Name: c.Name, Value: c.Value}
+	}
+	op, err := r.Domain.UpdateAppEnv(ctx, id, in)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) UpgradeApp(ctx context.Context, id string, version string) (*model.Operation, error) {
@@ -114,11 +194,43 @@ func (r *mutationResolver) RepairApp(ctx context.Context, id string) (*model.Ope
 }
 
 func (r *queryResolver) Apps(ctx context.Context, first *int, after *string, filter *model.AppFilter) (*model.AppConnection, error) {
-	return nil, notBuilt("Query.apps (the App aggregate read side)")
+	q := apps.ListQuery{IDsOnly: onlyIDsSelected(ctx)}
+	if filter != nil {
+		for _, st := range filter.Status {
+			q.Statuses = append(q.Statuses, apps.AppStatus(st))
+		}
+		q.EndpointID = deref(filter.EndpointID)
+		q.AppName = strings.TrimSpace(deref(filter.AppName))
+	}
+	if len(q.Statuses) > 0 || q.AppName != "" {
+		q.IDsOnly = false
+	}
+	page, err := parsePage(first, after)
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.loaders(ctx).view.Apps(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range list.Problems {
+		graphql.AddError(ctx, p)
+	}
+	return page.connection(list.Apps), nil
 }
 
 func (r *queryResolver) App(ctx context.Context, id string) (*model.App, error) {
-	return nil, notBuilt("Query.app (the App aggregate read side)")
+	a, problems, err := r.loaders(ctx).view.App(ctx, id, onlyIDsSelected(ctx))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range problems {
+		graphql.AddError(ctx, p)
+	}
+	if a == nil {
+		return nil, nil
+	}
+	return mapAppSummary(*a), nil
 }
 
 func (r *Resolver) App() graph.AppResolver { return &appResolver{r} }

@@ -13,39 +13,75 @@ import (
 )
 
 func (r *mutationResolver) AddAppDomains(ctx context.Context, id string, domains []string) (*model.Operation, error) {
-	return nil, notBuilt("addAppDomains (domain and proxy management)")
+	op, err := r.Domain.AddAppDomains(ctx, id, domains)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) UpdateAppProxy(ctx context.Context, id string, proxyID int, domains []string) (*model.Operation, error) {
-	return nil, notBuilt("updateAppProxy (domain and proxy management)")
+	op, err := r.Domain.UpdateAppProxy(ctx, id, proxyID, domains)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) DeleteAppProxy(ctx context.Context, id string, proxyID int) (*model.Operation, error) {
-	return nil, notBuilt("deleteAppProxy (domain and proxy management)")
+	op, err := r.Domain.DeleteAppProxy(ctx, id, proxyID)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) DeleteAppProxies(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("deleteAppProxies (domain and proxy management)")
+	op, err := r.Domain.DeleteAppProxies(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) EnableAppProxies(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("enableAppProxies (domain and proxy management)")
+	op, err := r.Domain.EnableAppProxies(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) DisableAppProxies(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("disableAppProxies (domain and proxy management)")
+	op, err := r.Domain.DisableAppProxies(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) SetDefaultDomain(ctx context.Context, id string, domain string) (*model.Operation, error) {
-	return nil, notBuilt("setDefaultDomain (domain and proxy management)")
+	op, err := r.Domain.SetDefaultDomain(ctx, id, domain)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *proxyResolver) PortSource(ctx context.Context, obj *model.Proxy) (*string, error) {
-	return nil, notBuilt("Proxy.portSource (domain and proxy management)")
+	src, err := r.Domain.ProxySources(ctx, obj.ForwardHost)
+	if err != nil {
+		return nil, err
+	}
+	return ptr(src.PortSourceOf(obj.ForwardScheme, obj.ForwardPort)), nil
 }
 
 func (r *proxyResolver) ConfSource(ctx context.Context, obj *model.Proxy) (*string, error) {
-	return nil, notBuilt("Proxy.confSource (domain and proxy management)")
+	src, err := r.Domain.ProxySources(ctx, obj.ForwardHost)
+	if err != nil {
+		return nil, err
+	}
+	return ptr(src.ConfSourceOf(deref(obj.AdvancedConfig))), nil
 }
 
 func (r *Resolver) Proxy() graph.ProxyResolver { return &proxyResolver{r} }

@@ -1,0 +1,187 @@
+package apps
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/appmanage/appmanage/datasources/gitea"
+	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/datasources/proxymanager"
+)
+
+// benchPopulate adds apps from..to-1 straight into the fakes, as an install
+// leaves them (repository with the rendered whoami material, git stack with
+// its running container, proxy host), without the operation engine.
+func benchPopulate(tb testing.TB, e *testEnv, from, to int) {
+	tb.Helper()
+	app, ok := e.Lib.Get("whoami")
+	if !ok {
+		tb.Fatal("no whoami in the library")
+	}
+	ctx := context.Background()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := from; i < to; i++ {
+		g.Go(func() error {
+			id := fmt.Sprintf("bench%04d", i)
+			domain := id + ".example.com"
+			in := InstallInput{AppName: "whoami", AppID: id, Version: app.DefaultVersion, EndpointID: 1, URL: domain,
+				Domains: []string{domain}, Settings: []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: strconv.Itoa(20000 + i)}}}
+			files, err := render(app, in)
+			if err != nil {
+				return err
+			}
+			repo, err := e.Repos.CreateRepo(gctx, id, gitea.CreateRepoOptions{})
+			if err != nil {
+				return err
+			}
+			commit := gitea.Commit{Branch: "main", Message: "bench"}
+			for _, p := range sortedKeys(files) {
+				commit.Files = append(commit.Files, gitea.FileChange{Operation: gitea.OpCreate, Path: p, Content: files[p]})
+			}
+			if _, err := e.Repos.CommitFiles(gctx, id, commit); err != nil {
+				return err
+			}
+			if _, err := e.Stacks.CreateStackFromRepository(gctx, 1, portainer.CreateRepositoryStackRequest{
+				Name: id, RepositoryURL: repo.CloneURL, RepositoryReferenceName: "refs/heads/main", ComposeFile: "docker-compose.yml",
+				RepositoryAuthentication: true, RepositoryUsername: e.Owner, RepositoryPassword: e.Gitea.Token(e.Owner),
+			}); err != nil {
+				return err
+			}
+			_, err = e.Proxies.CreateProxyHost(gctx, proxymanager.ProxyHostRequest{DomainNames: []string{domain},
+				ForwardScheme: "http", ForwardHost: id, ForwardPort: 80})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// benchQuery does what `apps { nodes { id status env { name value }
+// proxies { domains } repository { htmlUrl } variables } }` does: list,
+// then the four lazy fields for every app, concurrently, as the resolvers'
+// dataloaders do.
+func benchQuery(ctx context.Context, s *Service) (int, error) {
+	v := s.NewView()
+	l, err := v.Apps(ctx, ListQuery{})
+	if err != nil {
+		return 0, err
+	}
+	if len(l.Problems) > 0 {
+		return 0, l.Problems[0]
+	}
+	refs := make([]AppRef, len(l.Apps))
+	for i, a := range l.Apps {
+		refs[i] = a.AppRef
+	}
+	var g errgroup.Group
+	check := func(errs []error) error {
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	g.Go(func() error { _, errs := v.Env(ctx, refs); return check(errs) })
+	g.Go(func() error { _, errs := v.Proxies(ctx, refs); return check(errs) })
+	g.Go(func() error { _, errs := v.Repositories(ctx, refs); return check(errs) })
+	g.Go(func() error { _, errs := v.Variables(ctx, refs); return check(errs) })
+	return len(l.Apps), g.Wait()
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// BenchmarkAppsList measures the latency of an apps query against fakes
+// that add 5 ms to every upstream call, with 1, 10, 100 and 1000 apps:
+//   - poll: what a console polling every few seconds sees: the list cache
+//     has expired (lists are read again) and per-app data is cached;
+//   - cold: nothing cached (first query after a start);
+//   - hot: a second query within the list TTL.
+//
+// It prints p50/p99 and the ratio latency(1000)/latency(1) (goal <= 1.5).
+func BenchmarkAppsList(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	const latency = 5 * time.Millisecond
+	type stat struct{ p50, p99 time.Duration }
+	var mu sync.Mutex
+	results := map[string]map[int]stat{}
+	sizes := []int{1, 10, 100, 1000}
+	modes := []string{"poll", "cold", "hot"}
+	have := 0
+	for _, n := range sizes {
+		benchPopulate(b, e, have, n)
+		have = n
+		for _, mode := range modes {
+			b.Run(fmt.Sprintf("apps=%d/%s", n, mode), func(b *testing.B) {
+				for _, inj := range []interface{ SetLatency(time.Duration) }{e.Gitea.Faults, e.Portainer.Faults, e.NPM.Faults} {
+					inj.SetLatency(latency)
+					defer inj.SetLatency(0)
+				}
+				if _, err := benchQuery(ctx, e.Svc); err != nil { // warm the per-app caches
+					b.Fatal(err)
+				}
+				var ds []time.Duration
+				for b.Loop() {
+					switch mode {
+					case "poll":
+						e.Svc.InvalidateLists()
+					case "cold":
+						e.Svc.InvalidateLists()
+						e.Svc.details = newDetailCache()
+					}
+					start := time.Now()
+					got, err := benchQuery(ctx, e.Svc)
+					ds = append(ds, time.Since(start))
+					if err != nil {
+						b.Fatal(err)
+					}
+					if got != n {
+						b.Fatalf("listed %d apps, want %d", got, n)
+					}
+				}
+				st := stat{percentile(ds, 0.50), percentile(ds, 0.99)}
+				b.ReportMetric(float64(st.p50.Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(st.p99.Microseconds())/1000, "p99-ms")
+				mu.Lock()
+				if results[mode] == nil {
+					results[mode] = map[int]stat{}
+				}
+				results[mode][n] = st
+				mu.Unlock()
+			})
+		}
+	}
+	w := os.Stdout
+	fmt.Fprintf(w, "\napps query latency, %s per upstream call (p50 / p99):\n", latency)
+	for _, mode := range modes {
+		fmt.Fprintf(w, "  %-5s", mode)
+		for _, n := range sizes {
+			st := results[mode][n]
+			fmt.Fprintf(w, "  %d apps %6.2f / %6.2f ms", n, ms(st.p50), ms(st.p99))
+		}
+		if one, top := results[mode][1], results[mode][1000]; one.p50 > 0 {
+			fmt.Fprintf(w, "   ratio(1000/1) p50 %.2f p99 %.2f", ms(top.p50)/ms(one.p50), ms(top.p99)/ms(one.p99))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
