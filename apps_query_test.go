@@ -276,7 +276,9 @@ func aqQuery(t *testing.T, s *testServer, query string) (map[string]int, int) {
 	if len(resp.Errors) > 0 {
 		t.Fatalf("%s: %+v", query, resp.Errors)
 	}
-	var out struct{ Apps struct{ Nodes []json.RawMessage } }
+	var out struct {
+		Apps struct{ Nodes []json.RawMessage }
+	}
 	_ = json.Unmarshal(resp.Data, &out)
 	return aqDiff(before, aqCalls(t, s)), len(out.Apps.Nodes)
 }

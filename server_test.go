@@ -385,7 +385,9 @@ func TestSettingsAreAdminOnlyAndValidated(t *testing.T) {
 		}
 	}
 	_, resp = s.gql(t, adminKey, `mutation { createApiKey(name: "ops", scope: "write") { key } }`, nil)
-	var created struct{ CreateAPIKey struct{ Key string } `json:"createApiKey"` }
+	var created struct {
+		CreateAPIKey struct{ Key string } `json:"createApiKey"`
+	}
 	_ = json.Unmarshal(resp.Data, &created)
 	_, resp = s.gql(t, created.CreateAPIKey.Key, `{ settings { key } }`, nil)
 	if resp.code() != "FORBIDDEN" {

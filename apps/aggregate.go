@@ -107,8 +107,18 @@ type RepoLinks struct {
 // container's Config.Env never changes for its id, and a file never changes
 // at a commit sha.
 type detailCache struct {
-	envs  *lru.Cache[string, []string]
-	files *lru.Cache[fileKey, fileEntry]
+	envs   *lru.Cache[string, []string]
+	files  *lru.Cache[fileKey, fileEntry]
+	merged *lru.Cache[envKey, AppEnv] // the merge itself, so a poll of many apps costs no CPU either
+}
+
+// envKey says everything a merged environment depends on: the stack's Env
+// (changed only with its UpdateDate) and the container or .env it merges.
+type envKey struct {
+	stack  int
+	update int64
+	nenv   int
+	source string // "c:<container id>" or "f:<sha>"
 }
 
 type fileKey struct{ app, sha, path string }
@@ -122,7 +132,8 @@ type fileEntry struct {
 func newDetailCache() *detailCache {
 	envs, _ := lru.New[string, []string](8192)
 	files, _ := lru.New[fileKey, fileEntry](8192)
-	return &detailCache{envs: envs, files: files}
+	merged, _ := lru.New[envKey, AppEnv](8192)
+	return &detailCache{envs: envs, files: files, merged: merged}
 }
 
 // fetchLimit bounds the per-app upstream calls one batch runs at once (on a
@@ -139,10 +150,25 @@ type View struct {
 
 	stacks     memo[[]portainer.Stack]
 	endpoints  memo[[]portainer.Endpoint]
-	proxies    memo[[]proxymanager.ProxyHost]
+	proxies    memo[*proxyIndex]
 	mu         sync.Mutex
-	containers map[int]*memo[[]portainer.Container]
+	containers map[int]*memo[*containerIndex]
 	records    map[AppRef]*appRecord
+}
+
+// containerIndex is one endpoint's container list, by compose project.
+type containerIndex struct {
+	all       []portainer.Container
+	byProject map[string][]portainer.Container // lower-cased project
+}
+
+func (x *containerIndex) project(name string) []portainer.Container {
+	return x.byProject[strings.ToLower(name)]
+}
+
+// proxyIndex is NPM's proxy-host list by forward host, each by id.
+type proxyIndex struct {
+	byHost map[string][]proxymanager.ProxyHost // lower-cased forward_host
 }
 
 // appRecord is what a View knows of one listed app.
@@ -166,7 +192,7 @@ func (m *memo[T]) get(ctx context.Context, fetch func(context.Context) (T, error
 
 // NewView starts a read of the apps (one per GraphQL request).
 func (s *Service) NewView() *View {
-	return &View{s: s, containers: map[int]*memo[[]portainer.Container]{}, records: map[AppRef]*appRecord{}}
+	return &View{s: s, containers: map[int]*memo[*containerIndex]{}, records: map[AppRef]*appRecord{}}
 }
 
 func (v *View) getStacks(ctx context.Context) ([]portainer.Stack, error) {
@@ -177,24 +203,49 @@ func (v *View) getStacks(ctx context.Context) ([]portainer.Stack, error) {
 	return st, nil
 }
 
-func (v *View) getProxies(ctx context.Context) ([]proxymanager.ProxyHost, error) {
-	hs, err := v.proxies.get(ctx, v.s.cachedProxyHosts)
+func (v *View) getProxies(ctx context.Context) (*proxyIndex, error) {
+	x, err := v.proxies.get(ctx, func(ctx context.Context) (*proxyIndex, error) {
+		hs, err := v.s.cachedProxyHosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		x := &proxyIndex{byHost: map[string][]proxymanager.ProxyHost{}}
+		for _, h := range hs {
+			k := strings.ToLower(h.ForwardHost)
+			x.byHost[k] = append(x.byHost[k], h)
+		}
+		for _, l := range x.byHost {
+			slices.SortFunc(l, func(a, b proxymanager.ProxyHost) int { return a.ID - b.ID })
+		}
+		return x, nil
+	})
 	if err != nil {
 		return nil, upstreamErr("npm", err, "list proxy hosts")
 	}
-	return hs, nil
+	return x, nil
 }
 
-func (v *View) getContainers(ctx context.Context, endpointID int) ([]portainer.Container, error) {
+func (v *View) getContainers(ctx context.Context, endpointID int) (*containerIndex, error) {
 	v.mu.Lock()
 	m, ok := v.containers[endpointID]
 	if !ok {
-		m = &memo[[]portainer.Container]{}
+		m = &memo[*containerIndex]{}
 		v.containers[endpointID] = m
 	}
 	v.mu.Unlock()
-	cs, err := m.get(ctx, func(ctx context.Context) ([]portainer.Container, error) {
-		return v.s.cachedContainers(ctx, endpointID)
+	cs, err := m.get(ctx, func(ctx context.Context) (*containerIndex, error) {
+		cs, err := v.s.cachedContainers(ctx, endpointID)
+		if err != nil {
+			return nil, err
+		}
+		x := &containerIndex{all: cs, byProject: map[string][]portainer.Container{}}
+		for _, c := range cs {
+			if p := c.Labels[projectLabel]; p != "" {
+				k := strings.ToLower(p)
+				x.byProject[k] = append(x.byProject[k], c)
+			}
+		}
+		return x, nil
 	})
 	if err != nil {
 		return nil, upstreamErr("portainer", err, "list containers of endpoint "+strconv.Itoa(endpointID))
@@ -206,20 +257,20 @@ func (v *View) getContainers(ctx context.Context, endpointID int) ([]portainer.C
 // failed (from the operation journal), and compose projects that have
 // containers but no stack. The order is stable: by id, then endpoint.
 func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
-	stacks, err := v.getStacks(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pending, err := v.s.pendingOps(ctx)
-	if err != nil {
-		return nil, err
-	}
+	// The stack list, the journal and the container lists (one per
+	// endpoint) are read in parallel.
 	out := &AppList{}
-
-	// Container lists: one per endpoint, in parallel.
-	var containers map[int][]portainer.Container
+	var containers map[int]*containerIndex
+	var stacks []portainer.Stack
+	var pending map[string]*ops.Operation
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { stacks, err = v.getStacks(gctx); return err })
+	g.Go(func() (err error) { pending, err = v.s.pendingOps(gctx); return err })
 	if !q.IDsOnly {
-		containers, out.Problems = v.allContainers(ctx, q.EndpointID)
+		g.Go(func() error { containers, out.Problems = v.allContainers(gctx, q.EndpointID); return nil })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 
 	recs := map[AppRef]*appRecord{}
@@ -238,7 +289,7 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		} else if q.IDsOnly {
 			rec.Status = AppActive
 		} else if cs, ok := containers[st.EndpointID]; ok {
-			rec.Status = runStatus(projectContainers(cs, st.Name), st.Name, AppError)
+			rec.Status = runStatus(cs.project(st.Name), st.Name, AppError)
 		} else {
 			rec.Status = AppUnknown
 		}
@@ -287,8 +338,9 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		byID[id] = true
 	}
 	// Compose projects with containers but no stack: unmanaged apps.
-	for ep, cs := range containers {
-		for project, pcs := range groupByProject(cs) {
+	for ep, x := range containers {
+		for _, pcs := range x.byProject {
+			project := pcs[0].Labels[projectLabel]
 			if byID[strings.ToLower(project)] {
 				continue
 			}
@@ -362,7 +414,7 @@ func (v *View) App(ctx context.Context, id string, idsOnly bool) (*AppSummary, [
 // allContainers lists the containers of one endpoint, or of every endpoint
 // that is up, in parallel. An endpoint that cannot be read is a problem,
 // not a failure: its apps get status UNKNOWN.
-func (v *View) allContainers(ctx context.Context, only int) (map[int][]portainer.Container, []error) {
+func (v *View) allContainers(ctx context.Context, only int) (map[int]*containerIndex, []error) {
 	var ids []int
 	var problems []error
 	if only != 0 {
@@ -378,7 +430,7 @@ func (v *View) allContainers(ctx context.Context, only int) (map[int][]portainer
 			}
 		}
 	}
-	out := make(map[int][]portainer.Container, len(ids))
+	out := make(map[int]*containerIndex, len(ids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, id := range ids {
@@ -469,26 +521,6 @@ func namedContainer(cs []portainer.Container, appID string) *portainer.Container
 	return nil
 }
 
-func projectContainers(cs []portainer.Container, project string) []portainer.Container {
-	var out []portainer.Container
-	for _, c := range cs {
-		if strings.EqualFold(c.Labels[projectLabel], project) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func groupByProject(cs []portainer.Container) map[string][]portainer.Container {
-	out := map[string][]portainer.Container{}
-	for _, c := range cs {
-		if p := c.Labels[projectLabel]; p != "" {
-			out[p] = append(out[p], c)
-		}
-	}
-	return out
-}
-
 func unixTime(sec int64) *time.Time {
 	if sec <= 0 {
 		return nil
@@ -565,27 +597,20 @@ func (v *View) Containers(ctx context.Context, refs []AppRef) ([][]portainer.Con
 		if refs[i].EndpointID == 0 {
 			return nil, nil
 		}
-		cs, err := v.getContainers(ctx, refs[i].EndpointID)
+		x, err := v.getContainers(ctx, refs[i].EndpointID)
 		if err != nil {
 			return nil, err
 		}
-		return projectContainers(cs, refs[i].ID), nil
+		return x.project(refs[i].ID), nil
 	})
 }
 
 // Proxies returns each app's NPM proxy hosts (forward_host == app id), by
 // id, from one proxy-host list.
 func (v *View) Proxies(ctx context.Context, refs []AppRef) ([][]proxymanager.ProxyHost, []error) {
-	hosts, err := v.getProxies(ctx)
+	x, err := v.getProxies(ctx)
 	return fill(refs, err, func(i int) ([]proxymanager.ProxyHost, error) {
-		var out []proxymanager.ProxyHost
-		for _, h := range hosts {
-			if strings.EqualFold(h.ForwardHost, refs[i].ID) {
-				out = append(out, h)
-			}
-		}
-		slices.SortFunc(out, func(a, b proxymanager.ProxyHost) int { return a.ID - b.ID })
-		return out, nil
+		return x.byHost[strings.ToLower(refs[i].ID)], nil
 	})
 }
 
@@ -674,22 +699,35 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 		container string // inspect this container
 		endpoint  int
 		envFile   *fileKey // or read this .env
+		key       *envKey  // the merge's cache key
 	}
 	jobs := make([]job, len(refs))
 	errs := make([]error, len(refs))
+	out := make([]AppEnv, len(refs))
+	done := make([]bool, len(refs))
 	for i, rec := range recs {
 		if refs[i].EndpointID == 0 {
 			continue // never deployed: nothing runs
 		}
-		cs, err := v.getContainers(ctx, refs[i].EndpointID)
+		x, err := v.getContainers(ctx, refs[i].EndpointID)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		if main := namedContainer(projectContainers(cs, refs[i].ID), refs[i].ID); main != nil {
+		if main := namedContainer(x.project(refs[i].ID), refs[i].ID); main != nil {
 			jobs[i] = job{container: main.ID, endpoint: refs[i].EndpointID}
 		} else if st := rec.stack; st != nil && st.GitConfig != nil && st.GitConfig.ConfigHash != "" && v.s.ownRepo(st) {
 			jobs[i].envFile = &fileKey{app: rec.ID, sha: st.GitConfig.ConfigHash, path: ".env"}
+		}
+		if st := rec.stack; st != nil && (jobs[i].container != "" || jobs[i].envFile != nil) {
+			k := envKey{stack: st.ID, update: st.UpdateDate, nenv: len(st.Env), source: "c:" + jobs[i].container}
+			if jobs[i].envFile != nil {
+				k.source = "f:" + jobs[i].envFile.sha
+			}
+			jobs[i].key = &k
+			if env, ok := v.s.details.merged.Get(k); ok {
+				out[i], done[i] = env, true
+			}
 		}
 	}
 	containerEnv := make([][]string, len(refs))
@@ -698,7 +736,7 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 	g.SetLimit(fetchLimit)
 	for i, j := range jobs {
 		switch {
-		case errs[i] != nil:
+		case errs[i] != nil || done[i]:
 		case j.container != "":
 			if env, ok := v.s.details.envs.Get(j.container); ok {
 				containerEnv[i] = env
@@ -735,9 +773,8 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 		}
 	}
 	_ = g.Wait()
-	out := make([]AppEnv, len(refs))
 	for i, rec := range recs {
-		if errs[i] != nil {
+		if errs[i] != nil || done[i] {
 			continue
 		}
 		m := map[string]string{}
@@ -769,6 +806,9 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 		}
 		slices.SortFunc(vars, func(a, b EnvVar) int { return strings.Compare(a.Name, b.Name) })
 		out[i] = AppEnv{Vars: vars}
+		if jobs[i].key != nil {
+			v.s.details.merged.Add(*jobs[i].key, out[i])
+		}
 	}
 	return out, errs
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
 	"github.com/appmanage/appmanage/datasources/faults"
+	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
 	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
 	"github.com/appmanage/appmanage/ops"
 )

@@ -560,6 +560,9 @@ func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
+	if err := s.recordVolumesBefore(ctx, r, in.EndpointID, in.AppID); err != nil {
+		return err
+	}
 	st, err := s.stacks.FindStackByName(ctx, in.EndpointID, in.AppID)
 	if notFound(err) {
 		repo, gerr := s.repos.GetRepo(ctx, in.AppID)
@@ -640,12 +643,50 @@ func (s *Service) undoStack(ctx context.Context, r *ops.Run) error {
 	if err := r.Input(&in); err != nil {
 		return err
 	}
-	return s.removeStack(ctx, r, in.EndpointID, r.AppID(), true)
+	// Purge only the volumes this install created: those it found were
+	// kept by an earlier uninstall (without purgeData) and hold user data.
+	// Nothing recorded means the step never got as far as deploying.
+	var before []string
+	recorded, err := r.Get(stateVolumesBefore, &before)
+	if err != nil {
+		return err
+	}
+	return s.removeStackKeeping(ctx, r, in.EndpointID, r.AppID(), recorded, before)
+}
+
+// stateVolumesBefore is the journal key of the project's volumes that
+// existed before the install deployed its stack.
+const stateVolumesBefore = "volumesBefore"
+
+// recordVolumesBefore journals, once per operation, the project's volumes
+// that exist before the stack is first deployed.
+func (s *Service) recordVolumesBefore(ctx context.Context, r *ops.Run, endpoint int, appID string) error {
+	var before []string
+	if done, err := r.Get(stateVolumesBefore, &before); done || err != nil {
+		return err
+	}
+	vols, err := s.stacks.ListVolumes(ctx, endpoint, []string{projectLabel + "=" + appID})
+	if err != nil {
+		return retryIfTransient(upstreamErr("portainer", err, "list volumes"))
+	}
+	before = make([]string, 0, len(vols))
+	for _, v := range vols {
+		before = append(before, v.Name)
+	}
+	if len(before) > 0 {
+		r.Logf("reusing volumes kept from an earlier install: %s", strings.Join(before, ", "))
+	}
+	return r.Set(stateVolumesBefore, before)
 }
 
 // removeStack deletes the app's stack (found by name) and, when purge is
 // set, the compose project's volumes. Both treat "already gone" as done.
 func (s *Service) removeStack(ctx context.Context, r *ops.Run, endpoint int, appID string, purge bool) error {
+	return s.removeStackKeeping(ctx, r, endpoint, appID, purge, nil)
+}
+
+// removeStackKeeping is removeStack sparing the volumes named in keep.
+func (s *Service) removeStackKeeping(ctx context.Context, r *ops.Run, endpoint int, appID string, purge bool, keep []string) error {
 	st, err := s.stacks.FindStackByName(ctx, endpoint, appID)
 	switch {
 	case err == nil:
@@ -666,6 +707,10 @@ func (s *Service) removeStack(ctx context.Context, r *ops.Run, endpoint int, app
 		return upstreamErr("portainer", err, "list volumes")
 	}
 	for _, v := range vols {
+		if slices.Contains(keep, v.Name) {
+			r.Logf("kept volume %s, which this install did not create", v.Name)
+			continue
+		}
 		if err := s.stacks.DeleteVolume(ctx, endpoint, v.Name); err != nil && !notFound(err) {
 			return upstreamErr("portainer", err, "delete volume "+v.Name)
 		}

@@ -226,12 +226,19 @@ func TestLifecycleErrors(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	for name, call := range map[string]func() error{
-		"start":     func() error { _, err := e.Svc.StartApp(ctx, "ghost", ""); return err },
-		"stop":      func() error { _, err := e.Svc.StopApp(ctx, "ghost", ""); return err },
-		"restart":   func() error { _, err := e.Svc.RestartApp(ctx, "ghost", ""); return err },
-		"redeploy":  func() error { _, err := e.Svc.RedeployApp(ctx, "ghost", false, ""); return err },
-		"updateEnv": func() error { _, err := e.Svc.UpdateAppEnv(ctx, "ghost", []EnvSetting{{Name: "A", Value: "1"}}); return err },
-		"updateGit": func() error { v := "main"; _, err := e.Svc.UpdateAppGit(ctx, "ghost", GitChange{ReferenceName: &v}); return err },
+		"start":    func() error { _, err := e.Svc.StartApp(ctx, "ghost", ""); return err },
+		"stop":     func() error { _, err := e.Svc.StopApp(ctx, "ghost", ""); return err },
+		"restart":  func() error { _, err := e.Svc.RestartApp(ctx, "ghost", ""); return err },
+		"redeploy": func() error { _, err := e.Svc.RedeployApp(ctx, "ghost", false, ""); return err },
+		"updateEnv": func() error {
+			_, err := e.Svc.UpdateAppEnv(ctx, "ghost", []EnvSetting{{Name: "A", Value: "1"}})
+			return err
+		},
+		"updateGit": func() error {
+			v := "main"
+			_, err := e.Svc.UpdateAppGit(ctx, "ghost", GitChange{ReferenceName: &v})
+			return err
+		},
 	} {
 		lcCode(t, name+" of an unknown app", call(), apperr.NotFound)
 	}

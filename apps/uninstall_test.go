@@ -263,11 +263,41 @@ func TestUninstallBadInput(t *testing.T) {
 	if n := e.writeCalls(); n != 0 {
 		t.Fatalf("refused uninstalls made %d upstream writes: %v", n, e.calledRoutes())
 	}
-	ops_, err := e.Engine.List(context.Background(), ops.ListFilter{Kind: KindUninstall})
-	if err != nil || len(ops_) != 0 {
-		t.Fatalf("refused uninstalls recorded operations: %v %v", ops_, err)
+	recorded, err := e.Engine.List(context.Background(), ops.ListFilter{Kind: KindUninstall})
+	if err != nil || len(recorded) != 0 {
+		t.Fatalf("refused uninstalls recorded operations: %v %v", recorded, err)
 	}
 	if !e.complete("there1", false) {
 		t.Fatalf("refused uninstalls touched another app: %v", e.leftovers("there1"))
+	}
+}
+
+// Data kept by an uninstall without purgeData is what a later install of
+// the same id reuses; if that install fails, its rollback must remove only
+// what it created, not the kept data.
+func TestFailedReinstallKeepsEarlierData(t *testing.T) {
+	e := newEnv(t)
+	req := InstallRequest{AppName: "wordpress", AppID: "blog1", Domains: []string{"blog1.example.com"}}
+	if op := e.install(req); op.Status != ops.StatusSucceeded {
+		t.Fatalf("install: %s %s", op.Status, op.Error)
+	}
+	kept := e.volumesOf("blog1")
+	if len(kept) == 0 {
+		t.Fatal("wordpress got no volumes; the test needs some")
+	}
+	if u := e.uninstall("blog1", false); u.Status != ops.StatusSucceeded {
+		t.Fatalf("uninstall: %s %s", u.Status, u.Error)
+	}
+	// The reinstall fails at its last step and rolls back.
+	e.NPM.Faults.Fail(npmfake.RouteCreate, faults.Fault{Status: 400, Body: `{"error":{"code":400,"message":"injected"}}`})
+	if op := e.install(req); op.Status != ops.StatusRolledBack {
+		t.Fatalf("reinstall: %s %s, want ROLLED_BACK", op.Status, op.Error)
+	}
+	var want []string
+	for _, v := range kept {
+		want = append(want, "volume "+v)
+	}
+	if l := e.leftovers("blog1"); !slices.Equal(l, want) {
+		t.Fatalf("after the failed reinstall the fakes hold %v, want exactly the kept volumes %v", l, want)
 	}
 }

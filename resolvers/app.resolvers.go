@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-
 	"github.com/appmanage/appmanage/apps"
 	"github.com/appmanage/appmanage/graph"
 	"github.com/appmanage/appmanage/graph/model"
