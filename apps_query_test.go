@@ -357,6 +357,15 @@ func TestAppsQueryUpstreamCallsDoNotGrow(t *testing.T) {
 			t.Errorf("cold: %s called %d times (%d with 10 apps)", k, v, cold10[k])
 		}
 	}
+	// A query that reads nothing from NPM does not list proxy hosts (the
+	// proxy list is prefetched only when proxies or domains are selected).
+	waitTTL()
+	noProxies, _ := aqQuery(t, s, `{ apps { nodes { id status env { name value } } } }`)
+	for k := range noProxies {
+		if strings.HasPrefix(k, "npm ") {
+			t.Errorf("a query without proxies or domains called %s", k)
+		}
+	}
 	for name, got := range map[string]map[string]int{"10": ids10, "200": ids200} {
 		if !maps.Equal(got, map[string]int{"portainer GET /stacks": 1}) {
 			t.Errorf("id-only listing with %s apps called %v, want the stack list only", name, got)

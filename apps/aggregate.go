@@ -253,6 +253,13 @@ func (v *View) getContainers(ctx context.Context, endpointID int) (*containerInd
 	return cs, nil
 }
 
+// PrefetchProxies starts reading NPM's proxy host list in the background, so
+// that a query which reads proxies or domains has it alongside the stack and
+// container lists rather than after them. Later reads of the view join it.
+func (v *View) PrefetchProxies(ctx context.Context) {
+	go func() { _, _ = v.getProxies(ctx) }()
+}
+
 // Apps lists the apps: every Portainer stack, the installs in flight or
 // failed (from the operation journal), and compose projects that have
 // containers but no stack. The order is stable: by id, then endpoint.

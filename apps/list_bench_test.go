@@ -72,6 +72,7 @@ func benchPopulate(tb testing.TB, e *testEnv, from, to int) {
 // dataloaders do.
 func benchQuery(ctx context.Context, s *Service) (int, error) {
 	v := s.NewView()
+	v.PrefetchProxies(ctx) // as the resolver does when proxies are selected
 	l, err := v.Apps(ctx, ListQuery{})
 	if err != nil {
 		return 0, err

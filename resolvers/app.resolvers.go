@@ -193,7 +193,8 @@ func (r *mutationResolver) RepairApp(ctx context.Context, id string) (*model.Ope
 }
 
 func (r *queryResolver) Apps(ctx context.Context, first *int, after *string, filter *model.AppFilter) (*model.AppConnection, error) {
-	q := apps.ListQuery{IDsOnly: onlyIDsSelected(ctx)}
+	sel := selectedAppFields(ctx)
+	q := apps.ListQuery{IDsOnly: sel.idsOnly}
 	if filter != nil {
 		for _, st := range filter.Status {
 			q.Statuses = append(q.Statuses, apps.AppStatus(st))
@@ -208,7 +209,11 @@ func (r *queryResolver) Apps(ctx context.Context, first *int, after *string, fil
 	if err != nil {
 		return nil, err
 	}
-	list, err := r.loaders(ctx).view.Apps(ctx, q)
+	view := r.loaders(ctx).view
+	if sel.proxies {
+		view.PrefetchProxies(ctx)
+	}
+	list, err := view.Apps(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +224,12 @@ func (r *queryResolver) Apps(ctx context.Context, first *int, after *string, fil
 }
 
 func (r *queryResolver) App(ctx context.Context, id string) (*model.App, error) {
-	a, problems, err := r.loaders(ctx).view.App(ctx, id, onlyIDsSelected(ctx))
+	sel := selectedAppFields(ctx)
+	view := r.loaders(ctx).view
+	if sel.proxies {
+		view.PrefetchProxies(ctx)
+	}
+	a, problems, err := view.App(ctx, id, sel.idsOnly)
 	if err != nil {
 		return nil, err
 	}

@@ -154,41 +154,53 @@ func mapProxy(h proxymanager.ProxyHost) model.Proxy {
 
 // --- listing: selection and pagination --------------------------------------
 
-// onlyIDsSelected reports whether the query reads nothing of the apps but
-// their id: the listing then skips the container lists (one stack list).
-// It works for Query.apps (nodes, edges.node) and Query.app.
-func onlyIDsSelected(ctx context.Context) bool {
+// appSelection is what a query reads of the apps it lists.
+type appSelection struct {
+	// idsOnly: nothing but the id; the listing then skips the container
+	// lists (one stack list).
+	idsOnly bool
+	// proxies: a field read from NPM's proxy host list; that list is then
+	// fetched alongside the stack and container lists, not after them.
+	proxies bool
+}
+
+// selectedAppFields tells what the current Query.apps (nodes, edges.node) or
+// Query.app field reads of its apps.
+func selectedAppFields(ctx context.Context) appSelection {
 	fc := graphql.GetFieldContext(ctx)
 	oc := graphql.GetOperationContext(ctx)
 	if fc == nil || oc == nil {
-		return false
+		return appSelection{proxies: true}
 	}
-	idOnly := func(sel ast.SelectionSet) bool {
-		for _, f := range graphql.CollectFields(oc, sel, nil) {
-			if f.Name != "id" && f.Name != "__typename" {
-				return false
+	sel := appSelection{idsOnly: true}
+	add := func(set ast.SelectionSet) {
+		for _, f := range graphql.CollectFields(oc, set, nil) {
+			switch f.Name {
+			case "id", "__typename":
+				continue
+			case "proxies", "domains", "defaultDomain":
+				sel.proxies = true
 			}
+			sel.idsOnly = false
 		}
-		return true
 	}
 	if fc.Field.Name == "app" {
-		return idOnly(fc.Field.Selections)
+		add(fc.Field.Selections)
+		return sel
 	}
 	for _, f := range graphql.CollectFields(oc, fc.Field.Selections, nil) {
 		switch f.Name {
 		case "nodes":
-			if !idOnly(f.Selections) {
-				return false
-			}
+			add(f.Selections)
 		case "edges":
 			for _, e := range graphql.CollectFields(oc, f.Selections, nil) {
-				if e.Name == "node" && !idOnly(e.Selections) {
-					return false
+				if e.Name == "node" {
+					add(e.Selections)
 				}
 			}
 		}
 	}
-	return true
+	return sel
 }
 
 // maxPage caps `first`.

@@ -2,8 +2,8 @@ package proxymanager
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"strconv"
 )
 

@@ -14,8 +14,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -219,7 +219,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 // ---- responses ----
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	// Key order means nothing to a JSON client; not sorting map keys keeps
+	// the large container lists cheap to serve.
+	b, err := json.MarshalWithOption(v, json.UnorderedMap())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
