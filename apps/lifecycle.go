@@ -209,33 +209,34 @@ func (s *Service) lifecycleInput(r *ops.Run) (LifecycleInput, error) {
 	return in, nil
 }
 
-// currentStack re-reads the stack the operation is about.
-func (s *Service) currentStack(ctx context.Context, in LifecycleInput) (*portainer.Stack, error) {
+// currentStack reads the operation's input and re-reads the stack it is
+// about (by id, else by name: a stack recreated since has a new id).
+func (s *Service) currentStack(ctx context.Context, r *ops.Run) (LifecycleInput, *portainer.Stack, error) {
+	in, err := s.lifecycleInput(r)
+	if err != nil {
+		return in, nil, err
+	}
 	st, err := s.stacks.GetStack(ctx, in.StackID)
 	if err == nil && strings.EqualFold(st.Name, in.AppID) {
-		return st, nil
+		return in, st, nil
 	}
 	if err != nil && !notFound(err) {
-		return nil, retryIfTransient(upstreamErr("portainer", err, "read stack"))
+		return in, nil, retryIfTransient(upstreamErr("portainer", err, "read stack"))
 	}
 	st, err = s.stacks.FindStackByName(ctx, in.EndpointID, in.AppID)
 	if notFound(err) {
-		return nil, apperr.New(apperr.NotFound, "app %s has no stack any more", in.AppID)
+		return in, nil, apperr.New(apperr.NotFound, "app %s has no stack any more", in.AppID)
 	}
 	if err != nil {
-		return nil, retryIfTransient(upstreamErr("portainer", err, "look up stack"))
+		return in, nil, retryIfTransient(upstreamErr("portainer", err, "look up stack"))
 	}
-	return st, nil
+	return in, st, nil
 }
 
 // stepStart starts the stack unless it already runs (a resumed or retried
 // step finds its own effect), then waits for the main container.
 func (s *Service) stepStart(ctx context.Context, r *ops.Run) error {
-	in, err := s.lifecycleInput(r)
-	if err != nil {
-		return err
-	}
-	st, err := s.currentStack(ctx, in)
+	_, st, err := s.currentStack(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -255,11 +256,7 @@ func (s *Service) stepStart(ctx context.Context, r *ops.Run) error {
 
 // stepStop stops the stack unless it is already stopped.
 func (s *Service) stepStop(ctx context.Context, r *ops.Run) error {
-	in, err := s.lifecycleInput(r)
-	if err != nil {
-		return err
-	}
-	st, err := s.currentStack(ctx, in)
+	_, st, err := s.currentStack(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -289,11 +286,7 @@ func (s *Service) gitCreds() *portainer.GitCredentials {
 // the stack's full git state (ref, Env, prune) and credentials, since
 // Portainer clears whatever a redeploy omits. Running it twice is harmless.
 func (s *Service) stepRedeploy(ctx context.Context, r *ops.Run) error {
-	in, err := s.lifecycleInput(r)
-	if err != nil {
-		return err
-	}
-	st, err := s.currentStack(ctx, in)
+	in, st, err := s.currentStack(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -316,11 +309,7 @@ func (s *Service) stepRedeploy(ctx context.Context, r *ops.Run) error {
 // applied (POST /stacks/{id}/git replaces every field). Sending the same
 // change twice is harmless.
 func (s *Service) stepUpdateGit(ctx context.Context, r *ops.Run) error {
-	in, err := s.lifecycleInput(r)
-	if err != nil {
-		return err
-	}
-	st, err := s.currentStack(ctx, in)
+	in, st, err := s.currentStack(ctx, r)
 	if err != nil {
 		return err
 	}

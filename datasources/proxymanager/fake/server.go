@@ -302,6 +302,21 @@ func readBody(r *http.Request) (any, bool) {
 	return v, true
 }
 
+// readObject reads a JSON body and checks it against sc, answering 400 as
+// NPM does (a parse error, or the schema violation) when it does not hold.
+func readObject(w http.ResponseWriter, r *http.Request, sc *schema) (map[string]any, bool) {
+	body, ok := readBody(r)
+	if !ok {
+		writeErr(w, http.StatusBadRequest, "Unexpected token in JSON")
+		return nil, false
+	}
+	if msg := sc.validate("data", body); msg != "" {
+		writeErr(w, http.StatusBadRequest, msg)
+		return nil, false
+	}
+	return body.(map[string]any), true
+}
+
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	v := s.opts.Version
 	writeJSON(w, http.StatusOK, map[string]any{"status": "OK", "setup": true,
@@ -320,16 +335,10 @@ func (s *Server) newTokenLocked(lifetime time.Duration) (string, time.Time) {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(r)
+	m, ok := readObject(w, r, tokenSchema)
 	if !ok {
-		writeErr(w, http.StatusBadRequest, "Unexpected token in JSON")
 		return
 	}
-	if msg := tokenSchema.validate("data", body); msg != "" {
-		writeErr(w, http.StatusBadRequest, msg)
-		return
-	}
-	m := body.(map[string]any)
 	if !strings.EqualFold(m["identity"].(string), s.opts.Email) || m["secret"].(string) != s.opts.Password {
 		writeErr(w, http.StatusBadRequest, "Invalid email or password")
 		return
@@ -584,16 +593,10 @@ func intOf(v any) int {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(r)
+	m, ok := readObject(w, r, createHostSchema)
 	if !ok {
-		writeErr(w, http.StatusBadRequest, "Unexpected token in JSON")
 		return
 	}
-	if msg := createHostSchema.validate("data", body); msg != "" {
-		writeErr(w, http.StatusBadRequest, msg)
-		return
-	}
-	m := body.(map[string]any)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var domains []string
@@ -621,16 +624,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(r)
+	m, ok := readObject(w, r, updateHostSchema)
 	if !ok {
-		writeErr(w, http.StatusBadRequest, "Unexpected token in JSON")
 		return
 	}
-	if msg := updateHostSchema.validate("data", body); msg != "" {
-		writeErr(w, http.StatusBadRequest, msg)
-		return
-	}
-	m := body.(map[string]any)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, msg := s.hostLocked(r)
