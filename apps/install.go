@@ -766,7 +766,12 @@ func (s *Service) stepProxy(ctx context.Context, r *ops.Run) error {
 
 func (s *Service) checkOnline(ctx context.Context, r *ops.Run, id int) error {
 	if _, err := s.proxies.CheckOnline(ctx, id); err != nil {
-		return upstreamErr("npm", err, fmt.Sprintf("nginx did not accept proxy host %d", id))
+		// nginx refusing the config is an answer, not an outage: the same
+		// UPSTREAM_REJECTED as the domain operations give.
+		if ne, ok := errors.AsType[*proxymanager.NginxError](err); ok {
+			return nginxErr(ne)
+		}
+		return retryIfTransient(upstreamErr("npm", err, fmt.Sprintf("read proxy host %d back", id)))
 	}
 	r.Logf("nginx serves proxy host %d", id)
 	return nil

@@ -173,3 +173,21 @@ func totalCalls(e *testEnv) int {
 	}
 	return n
 }
+
+// An nginx refusal of the new proxy host is an answer, not an outage: the
+// install rolls back at once (no retries) with nginx's message, and leaves
+// nothing behind.
+func TestInstallRollsBackWhenNginxRejectsTheProxy(t *testing.T) {
+	e := newEnv(t)
+	e.NPM.FailNginx(`unknown directive "bogus"`)
+	done := e.install(InstallRequest{AppName: "whoami", AppID: "rejected", Domains: []string{"rejected.example.com"}})
+	if done.Status != ops.StatusRolledBack {
+		t.Fatalf("install with nginx rejecting the host: %s %q", done.Status, done.Error)
+	}
+	if !strings.Contains(done.Error, "nginx did not accept proxy host") || !strings.Contains(done.Error, "bogus") {
+		t.Errorf("error %q does not say that nginx refused the host and why", done.Error)
+	}
+	if l := e.leftovers("rejected"); len(l) > 0 {
+		t.Errorf("left behind: %v", l)
+	}
+}
