@@ -329,12 +329,12 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 			rec.Status = AppError
 		}
 		var in InstallInput
-		if op.Kind == KindInstall && jsonUnmarshal(op.Input, &in) == nil {
+		if op.Kind == KindInstall && json.Unmarshal(op.Input, &in) == nil {
 			rec.install = &in
 			rec.EndpointID = in.EndpointID
 		} else {
 			var un UninstallInput
-			if jsonUnmarshal(op.Input, &un) == nil {
+			if json.Unmarshal(op.Input, &un) == nil {
 				rec.EndpointID = un.EndpointID
 			}
 		}

@@ -732,8 +732,14 @@ func (s *Service) recreateHost(ctx context.Context, r *ops.Run, old *proxymanage
 		return err
 	}
 	if id, ok := recreated[old.ID]; ok {
-		if _, err := s.proxies.GetProxyHost(ctx, id); err == nil {
+		// A failed read is no proof the copy is gone: recreating it then
+		// would leave two hosts with the same domains.
+		_, err := s.proxies.GetProxyHost(ctx, id)
+		if err == nil {
 			return nil
+		}
+		if !notFound(err) {
+			return upstreamErr("npm", err, fmt.Sprintf("read recreated proxy host %d", id))
 		}
 	}
 	req := proxymanager.ProxyHostRequest{
@@ -834,11 +840,14 @@ func (s *Service) stepURL(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	var ch urlChange
+	// The .env read to decide is the one the commit edits; a retried step
+	// (the change journalled) reads it afresh.
+	var env *dotenv.File
+	var sha string
 	if ok, err := r.Get(keyURL, &ch); err != nil {
 		return err
 	} else if !ok {
-		env, err := s.appEnv(ctx, in.AppID)
-		if err != nil {
+		if env, sha, err = s.envFile(ctx, in.AppID); err != nil {
 			return retryIfTransient(err)
 		}
 		ch.Old, _ = env.Get("W9_URL")
@@ -856,7 +865,13 @@ func (s *Service) stepURL(ctx context.Context, r *ops.Run) error {
 		r.Logf("W9_URL stays %s", ch.Old)
 		return nil
 	}
-	done, err := s.commitEnv(ctx, in.AppID, []EnvSetting{{Name: "W9_URL", Value: ch.New}}, fmt.Sprintf("Set W9_URL of %s to %s", in.AppID, ch.New))
+	changes, msg := []EnvSetting{{Name: "W9_URL", Value: ch.New}}, fmt.Sprintf("Set W9_URL of %s to %s", in.AppID, ch.New)
+	var done bool
+	if env != nil {
+		done, err = s.commitEnvAt(ctx, in.AppID, env, sha, changes, msg)
+	} else {
+		done, err = s.commitEnv(ctx, in.AppID, changes, msg)
+	}
 	if err != nil {
 		return retryIfTransient(err)
 	}

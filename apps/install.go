@@ -540,12 +540,7 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 }
 
 func (s *Service) undoRepository(ctx context.Context, r *ops.Run) error {
-	name := r.AppID()
-	if err := s.repos.DeleteRepo(ctx, name); err != nil && !notFound(err) {
-		return upstreamErr("gitea", err, "delete repository")
-	}
-	r.Logf("deleted repository %s", name)
-	return nil
+	return s.stepDeleteRepository(ctx, r)
 }
 
 func (s *Service) cloneURL(repo *gitea.Repository) string {

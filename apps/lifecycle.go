@@ -290,12 +290,9 @@ func (s *Service) stepRedeploy(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	if st.GitConfig == nil {
-		return apperr.Precondition("id", "stack %s is not deployed from a git repository", st.Name)
-	}
-	out, err := s.stacks.RedeployStackGit(ctx, st.ID, st.EndpointID, portainer.GitRedeployFromStack(st, s.gitCreds(), in.PullImages))
+	out, err := s.redeployStack(ctx, st, in.PullImages)
 	if err != nil {
-		return retryIfTransient(upstreamErr("portainer", err, "redeploy stack"))
+		return retryIfTransient(err)
 	}
 	hash := ""
 	if out.GitConfig != nil {

@@ -187,6 +187,9 @@ func TestInstallCannotAdoptAnotherInstallsApp(t *testing.T) {
 	if aErr == nil && b.err == nil {
 		t.Errorf("both installs of twin1 were accepted: A %s, B %s (%s)", aOp.Status, b.op.Status, b.op.Error)
 	}
+	if aErr != nil && b.err != nil {
+		t.Errorf("neither install of twin1 was accepted: A %v, B %v", aErr, b.err)
+	}
 	for _, r := range []result{{aOp, aErr}, b} {
 		if r.err != nil && apperr.CodeOf(r.err) != apperr.Conflict {
 			t.Errorf("refused install: %v, want CONFLICT", r.err)

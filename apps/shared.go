@@ -26,21 +26,37 @@ func (s *Service) locateStack(ctx context.Context, appID string) (*portainer.Sta
 	return nil, apperr.New(apperr.NotFound, "no app %q", appID)
 }
 
+// envFile reads and parses the .env of the app's repository; sha is the
+// blob a commit of a change must name.
+func (s *Service) envFile(ctx context.Context, appID string) (env *dotenv.File, sha string, err error) {
+	f, err := s.repos.GetFile(ctx, appID, ".env", "main")
+	if notFound(err) {
+		return nil, "", apperr.Precondition("id", "the repository of %s has no .env", appID)
+	}
+	if err != nil {
+		return nil, "", upstreamErr("gitea", err, "read .env")
+	}
+	env, err = dotenv.Parse(f.Content)
+	if err != nil {
+		return nil, "", apperr.Precondition("id", "the repository's .env cannot be read: %v", err)
+	}
+	return env, f.SHA, nil
+}
+
 // commitEnv applies changes to the .env of the app's repository as one
 // commit (the commit is the record of the change). It returns false, and
 // commits nothing, when every value is already as asked.
 func (s *Service) commitEnv(ctx context.Context, appID string, changes []EnvSetting, message string) (bool, error) {
-	f, err := s.repos.GetFile(ctx, appID, ".env", "main")
-	if notFound(err) {
-		return false, apperr.Precondition("id", "the repository of %s has no .env to change", appID)
-	}
+	env, sha, err := s.envFile(ctx, appID)
 	if err != nil {
-		return false, upstreamErr("gitea", err, "read .env")
+		return false, err
 	}
-	env, err := dotenv.Parse(f.Content)
-	if err != nil {
-		return false, apperr.Precondition("id", "the repository's .env cannot be read: %v", err)
-	}
+	return s.commitEnvAt(ctx, appID, env, sha, changes, message)
+}
+
+// commitEnvAt is commitEnv on a .env already read (env, at blob sha); it
+// edits env.
+func (s *Service) commitEnvAt(ctx context.Context, appID string, env *dotenv.File, sha string, changes []EnvSetting, message string) (bool, error) {
 	changed := false
 	for _, c := range changes {
 		if old, ok := env.Get(c.Name); ok && old == c.Value {
@@ -54,8 +70,8 @@ func (s *Service) commitEnv(ctx context.Context, appID string, changes []EnvSett
 	if !changed {
 		return false, nil
 	}
-	_, err = s.repos.CommitFiles(ctx, appID, gitea.Commit{Branch: "main", Message: message, Files: []gitea.FileChange{
-		{Operation: gitea.OpUpdate, Path: ".env", Content: env.Bytes(), SHA: f.SHA},
+	_, err := s.repos.CommitFiles(ctx, appID, gitea.Commit{Branch: "main", Message: message, Files: []gitea.FileChange{
+		{Operation: gitea.OpUpdate, Path: ".env", Content: env.Bytes(), SHA: sha},
 	}})
 	if err != nil {
 		return false, upstreamErr("gitea", err, "commit .env")
@@ -64,24 +80,13 @@ func (s *Service) commitEnv(ctx context.Context, appID string, changes []EnvSett
 }
 
 // redeployStack pulls the repository again and recreates the containers,
-// resending the stack's full current git state (ref, Env) and the clone
-// credentials: Portainer clears whatever a redeploy omits.
+// resending the stack's full current git state (ref, Env, prune) and the
+// clone credentials: Portainer clears whatever a redeploy omits.
 func (s *Service) redeployStack(ctx context.Context, st *portainer.Stack, pullImages bool) (*portainer.Stack, error) {
 	if st.GitConfig == nil {
 		return nil, apperr.Precondition("id", "stack %s is not deployed from a git repository", st.Name)
 	}
-	req := portainer.GitRedeployRequest{
-		RepositoryReferenceName:  st.GitConfig.ReferenceName,
-		RepositoryAuthentication: s.cfg.Git.Password != "",
-		RepositoryUsername:       s.cfg.Git.Username,
-		RepositoryPassword:       s.cfg.Git.Password,
-		Env:                      st.Env,
-		PullImage:                pullImages,
-	}
-	if req.Env == nil {
-		req.Env = []portainer.EnvVar{}
-	}
-	out, err := s.stacks.RedeployStackGit(ctx, st.ID, st.EndpointID, req)
+	out, err := s.stacks.RedeployStackGit(ctx, st.ID, st.EndpointID, portainer.GitRedeployFromStack(st, s.gitCreds(), pullImages))
 	if err != nil {
 		return nil, upstreamErr("portainer", err, "redeploy stack")
 	}

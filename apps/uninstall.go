@@ -2,6 +2,7 @@ package apps
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/appmanage/appmanage/apperr"
@@ -49,7 +50,7 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 		}
 		if op := last[appID]; op != nil && op.Kind == KindInstall {
 			var ii InstallInput
-			if err := jsonUnmarshal(op.Input, &ii); err == nil {
+			if err := json.Unmarshal(op.Input, &ii); err == nil {
 				in.EndpointID = ii.EndpointID
 			}
 			found = true
@@ -66,9 +67,14 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 		return nil, apperr.New(apperr.NotFound, "no app %q", appID)
 	}
 	if in.EndpointID == 0 {
+		// With no endpoint up there is no stack to remove either; an
+		// upstream failure, though, is the caller's to retry.
 		ep, err := s.pickEndpoint(ctx, 0)
-		if err == nil {
+		switch {
+		case err == nil:
 			in.EndpointID = ep.ID
+		case apperr.CodeOf(err) != apperr.PreconditionFailed:
+			return nil, err
 		}
 	}
 	return s.engine.Submit(ctx, ops.SubmitRequest{Kind: KindUninstall, AppID: appID, Input: in, IdempotencyKey: idempotencyKey})
