@@ -70,9 +70,8 @@ var ErrNotFile = errors.New("gitea: path is not a file")
 func New(cfg Config) (*Client, error) {
 	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
 	base = strings.TrimSuffix(base, "/api/v1")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("gitea: invalid base URL %q", cfg.BaseURL)
+	if _, err := upstream.ParseBaseURL(base); err != nil {
+		return nil, fmt.Errorf("gitea: base URL: %w", err)
 	}
 	cfg.BaseURL = base
 	var auth string

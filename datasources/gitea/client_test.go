@@ -58,9 +58,19 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
+	// A bad URL's error must not repeat a password it carries.
+	for _, u := range []string{"htp://admin:s3cr3t-pw@gitea:3000", "http://admin:s3cr3t-pw@gitea:3000/%zz"} {
+		if _, err := gitea.New(gitea.Config{BaseURL: u, Token: "t"}); err == nil || strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Fatalf("New(%q) error = %v; want an error without the password", "<url with password>", err)
+		}
+	}
 	c, err := gitea.New(gitea.Config{BaseURL: "http://gitea:3000/api/v1/", Token: "t", Owner: "apps"})
-	if err != nil || c.BaseURL() != "http://gitea:3000" || c.Owner() != "apps" {
-		t.Fatalf("New with /api/v1 suffix: %v %v", c, err)
+	if err != nil {
+		t.Fatalf("New with /api/v1 suffix: %v", err)
+	}
+	// (The client is not printed: it holds the Authorization value.)
+	if c.BaseURL() != "http://gitea:3000" || c.Owner() != "apps" {
+		t.Fatalf("New with /api/v1 suffix: base %q owner %q", c.BaseURL(), c.Owner())
 	}
 }
 

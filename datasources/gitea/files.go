@@ -1,6 +1,7 @@
 package gitea
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -175,8 +176,9 @@ func (c *Client) fileWrite(ctx context.Context, method, name, path string, body 
 	if err != nil {
 		return nil, err
 	}
+	// A delete answers "content": null, which leaves Content nil.
 	var resp struct {
-		Content json.RawMessage         `json:"content"`
+		Content *sdk.ContentsResponse   `json:"content"`
 		Commit  *sdk.FileCommitResponse `json:"commit"`
 	}
 	if _, err := c.do(ctx, upstream.Call{
@@ -185,14 +187,7 @@ func (c *Client) fileWrite(ctx context.Context, method, name, path string, body 
 	}); err != nil {
 		return nil, err
 	}
-	var content *sdk.ContentsResponse
-	if len(resp.Content) > 0 && string(resp.Content) != "null" {
-		content = new(sdk.ContentsResponse)
-		if err := json.Unmarshal(resp.Content, content); err != nil {
-			return nil, &upstream.APIError{Upstream: Upstream, Method: method, Path: p, Status: http.StatusOK, Message: "undecodable response", Err: err}
-		}
-	}
-	return commitResult(resp.Commit, content), nil
+	return commitResult(resp.Commit, resp.Content), nil
 }
 
 // GetRawFile returns a file's bytes at ref ("" = default branch). A missing
@@ -235,10 +230,13 @@ func (c *Client) GetFile(ctx context.Context, name, path, ref string) (*File, er
 	if err != nil {
 		return nil, err
 	}
+	if b := bytes.TrimSpace(resp.Body); len(b) > 0 && b[0] == '[' {
+		// A directory answers with an array.
+		return nil, fmt.Errorf("%w: %s is a directory", ErrNotFile, path)
+	}
 	var cr sdk.ContentsResponse
 	if err := json.Unmarshal(resp.Body, &cr); err != nil {
-		// A directory answers with an array.
-		return nil, fmt.Errorf("%w: %s", ErrNotFile, path)
+		return nil, &upstream.APIError{Upstream: Upstream, Method: http.MethodGet, Path: call.Path, Status: resp.Status, Message: "undecodable response", Err: err}
 	}
 	if cr.Type != "file" || cr.Content == nil {
 		return nil, fmt.Errorf("%w: %s is a %s", ErrNotFile, path, cr.Type)
@@ -256,5 +254,3 @@ func (c *Client) GetFile(ctx context.Context, name, path, ref string) (*File, er
 	}
 	return f, nil
 }
-
-func pathEscape(s string) string { return url.PathEscape(s) }

@@ -3,6 +3,7 @@ package gitea
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	sdk "code.gitea.io/sdk/gitea"
@@ -76,7 +77,7 @@ func (c *Client) CreateRepo(ctx context.Context, name string, opts CreateRepoOpt
 	}
 	call := upstream.Call{Method: http.MethodPost, Route: "/user/repos", Path: "/user/repos", Body: body}
 	if isOrg {
-		call.Route, call.Path = "/orgs/{org}/repos", "/orgs/"+pathEscape(owner)+"/repos"
+		call.Route, call.Path = "/orgs/{org}/repos", "/orgs/"+url.PathEscape(owner)+"/repos"
 	}
 	var r sdk.Repository
 	call.Result = &r

@@ -68,9 +68,9 @@ type Client struct {
 
 // New validates cfg and builds a Client. It makes no call.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(strings.TrimSpace(cfg.URL))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("portainer: invalid URL %q", cfg.URL)
+	u, err := upstream.ParseBaseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("portainer: %w", err)
 	}
 	if cfg.APIKey == "" && (cfg.Username == "" || cfg.Password == "") {
 		return nil, errors.New("portainer: an API key or a username and password is required")
@@ -192,6 +192,7 @@ func (c *Client) token(ctx context.Context, stale string) (string, error) {
 		return "", fmt.Errorf("portainer: login: %w", err)
 	}
 	if out.JWT == "" {
+		c.jwt = ""
 		return "", errors.New("portainer: login: empty token in answer")
 	}
 	c.jwt = out.JWT

@@ -24,11 +24,17 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"password missing", portainer.Config{URL: "http://p:9000", Username: "a"}, false},
 		{"no scheme", portainer.Config{URL: "p:9000", APIKey: "k"}, false},
 		{"empty URL", portainer.Config{APIKey: "k"}, false},
+		{"bad scheme with userinfo", portainer.Config{URL: "htps://admin:s3cr3t-pw@p:9443", APIKey: "k"}, false},
+		{"unparsable with userinfo", portainer.Config{URL: "http://admin:s3cr3t-pw@p:9443/%zz", APIKey: "k"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := portainer.New(tc.cfg)
+			// The config is not printed: it holds credentials.
 			if (err == nil) != tc.ok {
-				t.Fatalf("New(%+v) error = %v, want ok=%v", tc.cfg, err, tc.ok)
+				t.Fatalf("New error = %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cr3t-pw") {
+				t.Fatalf("New error repeats the URL's password: %v", err)
 			}
 		})
 	}

@@ -57,6 +57,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("npm: URL is required")
 	}
+	if _, err := upstream.ParseBaseURL(cfg.URL); err != nil {
+		return nil, fmt.Errorf("npm: %w", err)
+	}
 	if cfg.Email == "" || cfg.Password == "" {
 		return nil, errors.New("npm: email and password are required")
 	}

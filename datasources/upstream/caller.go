@@ -85,11 +85,20 @@ func NewCaller(cfg Config) *Caller {
 	return &Caller{cfg: cfg, rest: r, log: cfg.Logger.With("upstream", cfg.Upstream)}
 }
 
-// Upstream returns the upstream's name.
-func (c *Caller) Upstream() string { return c.cfg.Upstream }
-
-// BaseURL returns the configured base URL.
-func (c *Caller) BaseURL() string { return c.cfg.BaseURL }
+// ParseBaseURL parses an upstream's configured root URL, which must be
+// http(s) with a host. Its errors never repeat a password the URL carries:
+// url.Parse's own error quotes the whole URL, userinfo included, so it is
+// reported by kind only.
+func ParseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, errors.New("invalid URL: not parsable")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid URL %q: want http(s)://host[:port]", u.Redacted())
+	}
+	return u, nil
+}
 
 // Call is one request.
 type Call struct {
@@ -201,9 +210,9 @@ func (c *Caller) once(ctx context.Context, call Call) (*Response, error) {
 		}
 	}
 	start := time.Now()
-	resp, err := req.Execute(call.Method, call.Path)
-	dur := time.Since(start)
-	if err != nil {
+	// failed reports an attempt that got no (complete) answer: status 0.
+	failed := func(err error) (*Response, error) {
+		dur := time.Since(start)
 		c.observe(call, 0, dur)
 		if ctx.Err() == nil && actx.Err() != nil {
 			err = fmt.Errorf("timed out after %s: %w", timeout, context.DeadlineExceeded)
@@ -211,18 +220,18 @@ func (c *Caller) once(ctx context.Context, call Call) (*Response, error) {
 		c.log.WarnContext(ctx, "upstream call failed", "method", call.Method, "route", call.Route, "latency", dur, "error", err)
 		return nil, &APIError{Upstream: c.cfg.Upstream, Method: call.Method, Path: call.Path, Err: err}
 	}
+	resp, err := req.Execute(call.Method, call.Path)
+	if err != nil {
+		return failed(err)
+	}
 	raw := resp.RawBody()
 	defer raw.Close()
-	body, rerr := io.ReadAll(io.LimitReader(raw, 64<<20))
-	status := resp.StatusCode()
-	dur = time.Since(start)
-	if rerr != nil {
-		c.observe(call, 0, dur)
-		if ctx.Err() == nil && actx.Err() != nil {
-			rerr = fmt.Errorf("timed out after %s: %w", timeout, context.DeadlineExceeded)
-		}
-		return nil, &APIError{Upstream: c.cfg.Upstream, Method: call.Method, Path: call.Path, Err: rerr}
+	body, err := io.ReadAll(io.LimitReader(raw, 64<<20))
+	if err != nil {
+		return failed(err)
 	}
+	status := resp.StatusCode()
+	dur := time.Since(start)
 	c.observe(call, status, dur)
 	c.log.DebugContext(ctx, "upstream call", "method", call.Method, "route", call.Route, "status", status, "latency", dur)
 	if status < 200 || status > 299 {

@@ -1,10 +1,14 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,5 +105,67 @@ func TestTimeoutIsUnavailable(t *testing.T) {
 	_, err := c.Do(context.Background(), Call{Method: "POST", Path: "/x"})
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
 		t.Fatalf("err = %v after %s", err, time.Since(start))
+	}
+}
+
+func TestParseBaseURLHidesPassword(t *testing.T) {
+	if u, err := ParseBaseURL(" https://gitea:3000/ "); err != nil || u.Host != "gitea:3000" {
+		t.Fatalf("valid URL: %v %v", u, err)
+	}
+	for _, raw := range []string{"", "gitea:3000", "ftp://u:s3cr3t-pw@x", "http://u:s3cr3t-pw@x/%zz", "http://u:s3cr3t-pw@"} {
+		_, err := ParseBaseURL(raw)
+		if err == nil || strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Errorf("ParseBaseURL(<%d chars>) = %v; want an error without the password", len(raw), err)
+		}
+	}
+}
+
+// TestSecretsStayOutOfLogsAndErrors: neither the Authorization header nor
+// a request body reaches a log line or an error, whether the call fails
+// with an HTTP status, a timeout or a dropped connection.
+func TestSecretsStayOutOfLogsAndErrors(t *testing.T) {
+	const secret = "s3cr3t-token-value"
+	var logs bytes.Buffer
+	var mode atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch mode.Load() {
+		case 0:
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"message":"bad request"}`))
+		case 1:
+			_, _ = io.Copy(io.Discard, r.Body) // else the server cannot see the client leave
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+		default:
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			_ = conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := NewCaller(Config{Upstream: "test", BaseURL: srv.URL, Timeout: 100 * time.Millisecond,
+		MaxRetries: -1, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ErrorMessage: func(b []byte) string { return string(b) }})
+	for m := range int32(3) {
+		mode.Store(m)
+		_, err := c.Do(context.Background(), Call{
+			Method: http.MethodPost, Route: "/login", Path: "/login",
+			Header: http.Header{"Authorization": {"Bearer " + secret}},
+			Body:   map[string]string{"password": secret},
+		})
+		if err == nil {
+			t.Fatalf("mode %d: want an error", m)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("mode %d: error carries the secret: %v", m, err)
+		}
+	}
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged; the check below would prove nothing")
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("logs carry the secret:\n%s", logs.String())
 	}
 }
