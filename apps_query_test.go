@@ -226,6 +226,16 @@ func TestAppsQueryAfterInstallsAndStop(t *testing.T) {
 	if len(resp.Errors) > 0 || one.A == nil || one.A.Status != "ACTIVE" || one.A.Repository.HTMLURL == "" || one.B != nil {
 		t.Errorf("app(id): %s %+v", resp.Data, resp.Errors)
 	}
+
+	// operations(first:) is exact; first: 0 asks for none, as apps(first: 0) does.
+	for first, want := range map[int]int{0: 0, 2: 2} {
+		_, resp = s.gql(t, adminKey, `query($first: Int) { operations(first: $first) { id } }`, map[string]any{"first": first})
+		var ops struct{ Operations []struct{ ID string } }
+		_ = json.Unmarshal(resp.Data, &ops)
+		if len(resp.Errors) > 0 || len(ops.Operations) != want {
+			t.Errorf("operations(first: %d): %d operations, want %d (%+v)", first, len(ops.Operations), want, resp.Errors)
+		}
+	}
 }
 
 // aqCalls reads the upstream call counters from /metrics, by

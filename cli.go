@@ -143,7 +143,10 @@ func cmdAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, k.Scope,
 				k.CreatedAt.Format(time.RFC3339), fmtTime(k.LastUsedAt), fmtTime(k.RevokedAt))
 		}
-		_ = tw.Flush()
+		if err := tw.Flush(); err != nil {
+			fmt.Fprintf(stderr, "list keys: %v\n", err)
+			return 1
+		}
 		return 0
 	case "revoke":
 		if fs.NArg() != 1 {

@@ -123,12 +123,8 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 	if gitPassword == "" {
 		gitPassword = cfg.Gitea.Password
 	}
-	cloneBase := ""
-	if cfg.Gitea.CloneURL != "" {
-		cloneBase = cfg.Gitea.CloneURL
-	}
 	appsSvc := apps.New(gc, pc, nc, lib, s.engine, apps.Config{
-		CloneBaseURL:    cloneBase,
+		CloneBaseURL:    cfg.Gitea.CloneURL,
 		Git:             apps.GitCredentials{Username: gitUser, Password: gitPassword},
 		DefaultEndpoint: cfg.Portainer.DefaultEndpoint,
 		PublicHost:      cfg.PublicHost,
@@ -138,7 +134,8 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		return nil, fmt.Errorf("start operation engine: %w", err)
 	}
 
-	checker := health.New(func(ctx context.Context) error { return s.db.R.PingContext(ctx) }, 2*time.Second,
+	pingDB := func(ctx context.Context) error { return s.db.R.PingContext(ctx) }
+	checker := health.New(pingDB, 2*time.Second,
 		health.Upstream{Name: config.Gitea, URL: cfg.Gitea.URL, Sandbox: cfg.Sandboxed(config.Gitea), Probe: gc.Version},
 		health.Upstream{Name: config.Portainer, URL: cfg.Portainer.URL, Sandbox: cfg.Sandboxed(config.Portainer), Probe: func(ctx context.Context) (string, error) {
 			st, err := pc.SystemStatus(ctx)
@@ -150,7 +147,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		health.Upstream{Name: config.NPM, URL: cfg.NPM.URL, Sandbox: cfg.Sandboxed(config.NPM), Probe: nc.Version},
 	)
 
-	res := &resolvers.Resolver{Log: log, Domain: appsSvc, Ops: s.engine, Library: lib, Checker: checker, Auth: s.auth, Version: version}
+	res := &resolvers.Resolver{Domain: appsSvc, Ops: s.engine, Library: lib, Checker: checker, Auth: s.auth, Version: version}
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	s.handler = httpapi.New(httpapi.Options{
 		Schema:         schema,
@@ -163,7 +160,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		Registry:       reg,
 		Log:            log,
 		Ready: []httpapi.ReadyCheck{
-			{Name: "database", Check: func(ctx context.Context) error { return s.db.R.PingContext(ctx) }},
+			{Name: "database", Check: pingDB},
 			{Name: "upstreams", Check: func(ctx context.Context) error {
 				rep := checker.Report(ctx)
 				var errs []error
@@ -241,6 +238,8 @@ func (s *server) close(ctx context.Context) {
 		s.sandbox.Close()
 	}
 	if s.db != nil {
-		_ = s.db.Close()
+		if err := s.db.Close(); err != nil {
+			s.log.Warn("close database", "error", err)
+		}
 	}
 }

@@ -67,6 +67,10 @@ func startServer(t *testing.T, extraArgs ...string) *testServer {
 			case <-time.After(30 * time.Second):
 				t.Error("serve did not stop within 30s of cancel")
 			}
+			// Logged at debug level, the whole run must not show the key.
+			if strings.Contains(logs.String(), adminKey) {
+				t.Errorf("the admin API key appears in the log:\n%s", logs.String())
+			}
 		})
 		return &testServer{URL: "http://" + a.String(), DataDir: dir, logs: logs}
 	case code := <-done:

@@ -80,6 +80,10 @@ func TestWebsocketNeedsAValidKeyInInit(t *testing.T) {
 		if err == nil {
 			t.Fatalf("init with %v: got %s %s, want the connection closed", payload, m.Type, m.Payload)
 		}
+		// Closed by the server, not ended by our own timeout.
+		if websocket.CloseStatus(err) == -1 {
+			t.Fatalf("init with %v: %v, want a close frame from the server", payload, err)
+		}
 	}
 
 	c := dialWS(t, ctx, s)

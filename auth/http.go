@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -70,7 +71,9 @@ func (s *Service) reject(w http.ResponseWriter, r *http.Request, err error) {
 	if code != apperr.Unauthenticated {
 		// Authenticate only fails otherwise when the database does; the
 		// cause is logged, not shown.
-		s.log.ErrorContext(r.Context(), "authenticate request", "err", err)
+		// cause, because an INTERNAL apperr.Error keeps its cause out of
+		// Error().
+		s.log.ErrorContext(r.Context(), "authenticate request", "err", err, "cause", errors.Unwrap(err))
 		status, msg, code = http.StatusInternalServerError, "internal error", apperr.Internal
 	} else {
 		w.Header().Set("WWW-Authenticate", "Bearer")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/appmanage/appmanage/apperr"
@@ -115,6 +116,9 @@ func TestMiddlewareDatabaseFailureIsNot401(t *testing.T) {
 	}
 	if code := decodeErrorCode(t, rec); code != string(apperr.Internal) {
 		t.Fatalf("extensions.code = %q, want INTERNAL", code)
+	}
+	if !strings.Contains(e.logs.String(), "database is closed") {
+		t.Fatalf("the database error is not in the log:\n%s", e.logs.String())
 	}
 }
 

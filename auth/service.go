@@ -173,7 +173,7 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Principa
 	if subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hash)) != 1 {
 		return nil, errInvalidKey
 	}
-	if k.RevokedAt != nil {
+	if k.Revoked() {
 		return nil, errRevokedKey
 	}
 	scope := Scope(k.Scope)

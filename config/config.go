@@ -307,11 +307,16 @@ func checkURL(flagName, v string) error {
 		return fmt.Errorf("%s is required (or fake it with --sandbox)", flagName)
 	}
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q: want an http(s) URL", flagName, v)
-	}
-	if u.User != nil {
+	if err == nil && u.User != nil {
 		return fmt.Errorf("%s: put credentials in their own flags, not in the URL", flagName)
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// The value is echoed only when it cannot hold credentials: a URL
+		// that does not parse may still carry "user:password@".
+		if err != nil && strings.Contains(v, "@") {
+			return fmt.Errorf("%s: want an http(s) URL without credentials", flagName)
+		}
+		return fmt.Errorf("%s %q: want an http(s) URL", flagName, v)
 	}
 	return nil
 }

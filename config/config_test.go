@@ -95,6 +95,21 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
+// A URL flag with a password in it is refused without repeating the
+// password, whatever else is wrong with it: the error goes to the log.
+func TestURLErrorsDoNotEchoCredentials(t *testing.T) {
+	for _, u := range []string{"http://u:hunter2@x", "ftp://u:hunter2@x", "http://u:hunter2@x:bad", "http://u:hunter2%zz@x"} {
+		_, err := Parse([]string{"--sandbox=portainer,npm", "--gitea-url", u, "--gitea-token", "t", "--gitea-owner", "o"}, env(nil), io.Discard)
+		if err == nil {
+			t.Errorf("%s accepted", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error for %s repeats the password: %v", u, err)
+		}
+	}
+}
+
 func TestHelpDocumentsEveryFlagAndEnv(t *testing.T) {
 	var sb strings.Builder
 	_, err := Parse([]string{"--help"}, env(nil), &sb)

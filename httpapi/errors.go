@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -74,13 +75,21 @@ func logInternal(ctx context.Context, log *slog.Logger, err error) string {
 	if fc := graphql.GetFieldContext(ctx); fc != nil {
 		path = fc.Path().String()
 	}
-	log.ErrorContext(ctx, "internal error in resolver", "ref", ref, "path", path, "error", err)
+	args := []any{"ref", ref, "path", path, "error", err}
+	// An INTERNAL apperr.Error hides its cause from Error() (so clients never
+	// see it); the log is where the cause must show up.
+	if ae, ok := apperr.As(err); ok && ae.Code == apperr.Internal && ae.Err != nil {
+		args = append(args, "cause", ae.Err)
+	}
+	log.ErrorContext(ctx, "internal error in resolver", args...)
 	return ref
 }
 
-// recoverPanic turns a resolver panic into an opaque internal error.
+// recoverPanic turns a resolver panic into an opaque internal error; the
+// stack is logged here, where it is still available.
 func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 		return apperr.Wrap(apperr.Internal, fmt.Errorf("panic: %v", p), "internal error")
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -57,6 +58,21 @@ func TestPresentErrorCodes(t *testing.T) {
 				t.Error("internal error without a ref")
 			}
 		})
+	}
+}
+
+// The cause of an INTERNAL error is hidden from the client but must reach
+// the log, under the same ref, or nobody can debug it.
+func TestInternalCauseIsLoggedWithRef(t *testing.T) {
+	var logs bytes.Buffer
+	present := presentError(slog.New(slog.NewTextHandler(&logs, nil)))
+	g := present(context.Background(), apperr.Wrap(apperr.Internal, errors.New("disk I/O error"), "look up API key"))
+	if strings.Contains(g.Message, "disk I/O error") {
+		t.Fatalf("message %q leaks the cause", g.Message)
+	}
+	ref, _ := g.Extensions["ref"].(string)
+	if ref == "" || !strings.Contains(logs.String(), ref) || !strings.Contains(logs.String(), "disk I/O error") {
+		t.Fatalf("log lacks the ref %q or the cause:\n%s", ref, logs.String())
 	}
 }
 

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -175,7 +176,7 @@ func (e *Engine) Subscribe(ctx context.Context, id string, afterSeq int) (<-chan
 func (e *Engine) Wait(ctx context.Context, id string) (*Operation, error) {
 	var last int
 	if err := e.db.R.GetContext(ctx, &last, `SELECT COALESCE(MAX(seq), 0) FROM operation_events WHERE operation_id = ?`, id); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("last event of %s: %w", id, err)
 	}
 	// Start one before the newest event so a terminal op still yields it.
 	ch, err := e.Subscribe(ctx, id, max(last-1, 0))

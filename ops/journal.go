@@ -130,7 +130,7 @@ func attachSteps(ctx context.Context, q queryer, rows []opRow) ([]Operation, err
 	}
 	query, args, err := sqlx.In(`SELECT * FROM operation_steps WHERE operation_id IN (?) ORDER BY operation_id, idx`, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load steps: %w", err)
 	}
 	var steps []stepRow
 	if err := q.SelectContext(ctx, &steps, query, args...); err != nil {
@@ -191,8 +191,10 @@ func (t *tx) setStep(ctx context.Context, opID string, idx int, status StepStatu
 }
 
 func (t *tx) addAttempt(ctx context.Context, opID string, idx int) error {
-	_, err := t.ExecContext(ctx, `UPDATE operation_steps SET attempts = attempts + 1 WHERE operation_id = ? AND idx = ?`, opID, idx)
-	return err
+	if _, err := t.ExecContext(ctx, `UPDATE operation_steps SET attempts = attempts + 1 WHERE operation_id = ? AND idx = ?`, opID, idx); err != nil {
+		return fmt.Errorf("count step attempt: %w", err)
+	}
+	return nil
 }
 
 // finish moves the operation to a terminal status: remaining steps are
@@ -291,7 +293,7 @@ func (e *Engine) LatestByApp(ctx context.Context, appIDs []string) (map[string]*
 		SELECT *, ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY created_at DESC, id DESC) AS rn
 		FROM operations WHERE app_id IN (?)) WHERE rn = 1`, appIDs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("latest operations: %w", err)
 	}
 	var rows []opRow
 	if err := e.db.R.SelectContext(ctx, &rows, query, args...); err != nil {

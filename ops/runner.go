@@ -542,7 +542,7 @@ func (r *runner) call(parent context.Context, step *Step, fn func(context.Contex
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				r.log.Error("step panicked", "step", step.Name, "panic", p, "stack", string(debug.Stack()))
+				r.log.Error("step panicked", "step", step.Name, "panic", sanitize(fmt.Sprint(p)), "stack", string(debug.Stack()))
 				done <- fmt.Errorf("panic: %v", p)
 			}
 		}()

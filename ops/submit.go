@@ -223,8 +223,10 @@ func (e *Engine) Forget(ctx context.Context, id string) error {
 		if !r.Status.Terminal() {
 			return apperr.Precondition("id", "operation %s is still %s", id, r.Status)
 		}
-		_, err = t.ExecContext(ctx, `DELETE FROM operations WHERE id = ?`, id)
-		return err
+		if _, err := t.ExecContext(ctx, `DELETE FROM operations WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("delete operation %s: %w", id, err)
+		}
+		return nil
 	})
 	if errors.Is(err, errAbandoned) {
 		return ErrStopped

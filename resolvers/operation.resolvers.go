@@ -53,6 +53,9 @@ func (r *queryResolver) Operations(ctx context.Context, appID *string, first *in
 		}
 		limit = *first
 	}
+	if limit == 0 {
+		return []model.Operation{}, nil // first: 0 asks for none; ops.List would read 0 as its default
+	}
 	list, err := r.Ops.List(ctx, ops.ListFilter{AppID: deref(appID), Limit: limit})
 	if err != nil {
 		return nil, err

@@ -4,8 +4,6 @@
 package resolvers
 
 import (
-	"log/slog"
-
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/apps"
 	"github.com/appmanage/appmanage/auth"
@@ -17,7 +15,6 @@ import (
 // Resolver carries the dependencies every resolver needs; it is built once
 // at start-up.
 type Resolver struct {
-	Log     *slog.Logger
 	Domain  *apps.Service
 	Ops     *ops.Engine
 	Library *library.Library

@@ -7,9 +7,7 @@ package resolvers
 
 import (
 	"context"
-	"strings"
 
-	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/apps"
 	"github.com/appmanage/appmanage/auth"
 	"github.com/appmanage/appmanage/graph/model"
@@ -30,12 +28,9 @@ func (r *mutationResolver) UpdateSettings(ctx context.Context, input []model.Set
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, name string, scope string) (*model.CreatedAPIKey, error) {
 	sc, err := auth.ParseScope(scope)
 	if err != nil {
-		return nil, apperr.Invalid("scope", "want read, write or admin")
+		return nil, err
 	}
-	if strings.TrimSpace(name) == "" || len(name) > 100 {
-		return nil, apperr.Invalid("name", "give a name of 1-100 characters")
-	}
-	key, rec, err := r.Auth.Create(ctx, name, sc)
+	key, rec, err := r.Auth.Create(ctx, name, sc) // validates the name
 	if err != nil {
 		return nil, err
 	}

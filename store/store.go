@@ -124,7 +124,11 @@ func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	p, err := newProvider(db.W.DB)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("load migrations: %w", err)
 	}
-	return p.GetDBVersion(ctx)
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
 }
