@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"hash/fnv"
 	"net/url"
 	"slices"
 	"strconv"
@@ -113,12 +114,23 @@ type detailCache struct {
 }
 
 // envKey says everything a merged environment depends on: the stack's Env
-// (changed only with its UpdateDate) and the container or .env it merges.
+// (by content: an update within the same second keeps UpdateDate) and the
+// container or .env it merges.
 type envKey struct {
-	stack  int
-	update int64
-	nenv   int
-	source string // "c:<container id>" or "f:<sha>"
+	stack    int
+	stackEnv uint64 // FNV-1a of the stack's Env
+	source   string // "c:<container id>" or "f:<sha>"
+}
+
+func stackEnvHash(env []portainer.EnvVar) uint64 {
+	h := fnv.New64a()
+	for _, e := range env {
+		h.Write([]byte(e.Name))
+		h.Write([]byte{0})
+		h.Write([]byte(e.Value))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
 
 type fileKey struct{ app, sha, path string }
@@ -727,7 +739,7 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 			jobs[i].envFile = &fileKey{app: rec.ID, sha: st.GitConfig.ConfigHash, path: ".env"}
 		}
 		if st := rec.stack; st != nil && (jobs[i].container != "" || jobs[i].envFile != nil) {
-			k := envKey{stack: st.ID, update: st.UpdateDate, nenv: len(st.Env), source: "c:" + jobs[i].container}
+			k := envKey{stack: st.ID, stackEnv: stackEnvHash(st.Env), source: "c:" + jobs[i].container}
 			if jobs[i].envFile != nil {
 				k.source = "f:" + jobs[i].envFile.sha
 			}

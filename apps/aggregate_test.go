@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/appmanage/appmanage/datasources/faults"
+	"github.com/appmanage/appmanage/datasources/portainer"
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
 	"github.com/appmanage/appmanage/ops"
 )
@@ -277,5 +278,47 @@ func TestAppsListCacheAndInvalidation(t *testing.T) {
 	e.wait(op)
 	if a := list(); a.Status != AppInactive {
 		t.Errorf("after stop: %s", a.Status)
+	}
+}
+
+// The merged environment is cached by what it depends on. A change of the
+// stack's Env that keeps its length and lands in the same second (Portainer's
+// UpdateDate granularity) must still show.
+func TestMergedEnvFollowsStackEnvChanges(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if done := e.install(InstallRequest{AppName: "whoami", AppID: "envkey"}); done.Status != ops.StatusSucceeded {
+		t.Fatalf("install: %s %q", done.Status, done.Error)
+	}
+	creds := &portainer.GitCredentials{Username: e.Owner, Password: e.Gitea.Token(e.Owner)}
+	setX := func(value string) {
+		t.Helper()
+		st, err := e.Stacks.FindStackByName(ctx, 1, "envkey")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := portainer.GitUpdateFromStack(st, creds)
+		req.Env = []portainer.EnvVar{{Name: "EXTRA_X", Value: value}}
+		if _, err := e.Stacks.UpdateStackGit(ctx, st.ID, st.EndpointID, req); err != nil {
+			t.Fatal(err)
+		}
+		e.Svc.InvalidateLists()
+	}
+	readX := func() string {
+		t.Helper()
+		envs, errs := e.Svc.NewView().Env(ctx, []AppRef{{ID: "envkey", EndpointID: 1}})
+		if errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+		x, _ := envs[0].Get("EXTRA_X")
+		return x
+	}
+	setX("1")
+	if got := readX(); got != "1" {
+		t.Fatalf("EXTRA_X = %q, want 1", got)
+	}
+	setX("2")
+	if got := readX(); got != "2" {
+		t.Fatalf("after the stack's Env changed: EXTRA_X = %q, want 2 (a stale merge)", got)
 	}
 }
