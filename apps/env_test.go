@@ -238,6 +238,15 @@ func (e *testEnv) leftovers(appID string) []string {
 	return out
 }
 
+// asLeftovers names resources as leftovers does ("volume x").
+func asLeftovers(kind string, names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, kind+" "+n)
+	}
+	return out
+}
+
 // complete reports whether all of an installed app's resources exist.
 func (e *testEnv) complete(appID string, withProxy bool) bool {
 	l := e.leftovers(appID)

@@ -82,10 +82,7 @@ func TestUninstallPurgeData(t *testing.T) {
 	if u := e.uninstall("keep1", false); u.Status != ops.StatusSucceeded {
 		t.Fatalf("uninstall keep1: %s %s", u.Status, u.Error)
 	}
-	var want []string
-	for _, v := range keptVolumes {
-		want = append(want, "volume "+v)
-	}
+	want := asLeftovers("volume", keptVolumes)
 	if l := e.leftovers("keep1"); !slices.Equal(l, want) {
 		t.Fatalf("without purgeData: fakes hold %v, want only the volumes %v", l, want)
 	}
@@ -293,10 +290,7 @@ func TestFailedReinstallKeepsEarlierData(t *testing.T) {
 	if op := e.install(req); op.Status != ops.StatusRolledBack {
 		t.Fatalf("reinstall: %s %s, want ROLLED_BACK", op.Status, op.Error)
 	}
-	var want []string
-	for _, v := range kept {
-		want = append(want, "volume "+v)
-	}
+	want := asLeftovers("volume", kept)
 	if l := e.leftovers("blog1"); !slices.Equal(l, want) {
 		t.Fatalf("after the failed reinstall the fakes hold %v, want exactly the kept volumes %v", l, want)
 	}
