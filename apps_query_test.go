@@ -381,4 +381,30 @@ func TestAppsQueryUpstreamCallsDoNotGrow(t *testing.T) {
 			t.Errorf("id-only listing with %s apps called %v, want the stack list only", name, got)
 		}
 	}
+	// Polls got unchanged lists back: /metrics says they were reused, not
+	// decoded again.
+	for _, up := range []string{"portainer", "npm"} {
+		if n := aqMetric(t, s, `appmanage_upstream_list_answers_reused_total{upstream="`+up+`"}`); n < 1 {
+			t.Errorf("%s: %v list answers reused, want some", up, n)
+		}
+	}
+}
+
+// aqMetric reads one sample from /metrics (-1 when it is missing).
+func aqMetric(t *testing.T, s *testServer, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return -1
 }

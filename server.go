@@ -114,6 +114,8 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		return nil, fmt.Errorf("npm client: %w", err)
 	}
 
+	registerListReuse(reg, map[string]func() upstream.MemoHits{"portainer": pc.MemoHits, "npm": nc.MemoHits})
+
 	s.engine = ops.New(s.db, ops.Options{Workers: cfg.Workers, Logger: log})
 	gitUser := cfg.Gitea.User
 	if gitUser == "" {
@@ -210,6 +212,23 @@ func upstreamMetrics(reg *prometheus.Registry) upstream.Observer {
 	return func(c upstream.CallInfo) {
 		calls.WithLabelValues(c.Upstream, c.Method, c.Route, fmt.Sprint(c.Status)).Inc()
 		latency.WithLabelValues(c.Upstream, c.Method, c.Route).Observe(c.Duration.Seconds())
+	}
+}
+
+// registerListReuse exports how many polled list answers (and elements of
+// changed ones) the clients reused without decoding them again.
+func registerListReuse(reg *prometheus.Registry, hits map[string]func() upstream.MemoHits) {
+	for name, h := range hits {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "appmanage_upstream_list_answers_reused_total", ConstLabels: prometheus.Labels{"upstream": name},
+				Help: "Upstream list answers byte-equal to the previous one, reused without decoding.",
+			}, func() float64 { return float64(h().Answers) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "appmanage_upstream_list_elements_reused_total", ConstLabels: prometheus.Labels{"upstream": name},
+				Help: "Elements of changed upstream list answers byte-equal to an element of the previous one, reused without decoding.",
+			}, func() float64 { return float64(h().Elements) }),
+		)
 	}
 }
 

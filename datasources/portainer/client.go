@@ -61,6 +61,7 @@ type Client struct {
 	user, pass    string
 	deployTimeout time.Duration
 	log           *slog.Logger
+	lists         upstream.DecodeMemo // the polled lists: stacks, endpoints, containers
 
 	mu  sync.Mutex // guards jwt; held during login so only one runs
 	jwt string
@@ -218,7 +219,7 @@ func (c *Client) ListEndpoints(ctx context.Context) ([]Endpoint, error) {
 	_, err := c.do(ctx, upstream.Call{
 		Method: http.MethodGet, Path: "/endpoints",
 		Query:  url.Values{"excludeSnapshots": {"true"}},
-		Result: &out,
+		Result: &out, Memo: &c.lists,
 	})
 	if err != nil {
 		return nil, err
@@ -238,3 +239,7 @@ func (c *Client) GetEndpoint(ctx context.Context, id int) (*Endpoint, error) {
 	}
 	return &out, nil
 }
+
+// MemoHits reports how many stack, endpoint and container lists were
+// reused without decoding.
+func (c *Client) MemoHits() upstream.MemoHits { return c.lists.Hits() }

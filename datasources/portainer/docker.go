@@ -37,7 +37,7 @@ func (c *Client) ListContainers(ctx context.Context, endpointID int, f Container
 	var out []Container
 	_, err := c.do(ctx, upstream.Call{
 		Method: http.MethodGet, Route: "/endpoints/{id}/docker/containers/json",
-		Path: dockerPath(endpointID, "/containers/json"), Query: q, Result: &out,
+		Path: dockerPath(endpointID, "/containers/json"), Query: q, Result: &out, Memo: &c.lists,
 	})
 	if err != nil {
 		return nil, err

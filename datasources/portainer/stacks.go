@@ -72,7 +72,7 @@ func (c *Client) ListStacks(ctx context.Context, endpointID int) ([]Stack, error
 		q.Set("filters", string(f))
 	}
 	var out []Stack
-	if _, err := c.do(ctx, upstream.Call{Method: http.MethodGet, Path: "/stacks", Query: q, Result: &out}); err != nil {
+	if _, err := c.do(ctx, upstream.Call{Method: http.MethodGet, Path: "/stacks", Query: q, Result: &out, Memo: &c.lists}); err != nil {
 		return nil, err
 	}
 	if out == nil {

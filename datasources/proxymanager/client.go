@@ -46,6 +46,7 @@ type Client struct {
 	password string
 	now      func() time.Time
 	log      *slog.Logger
+	hosts    upstream.DecodeMemo // the polled proxy-host list
 
 	mu      sync.Mutex // guards token and expires; held across login so only one runs
 	token   string
@@ -247,3 +248,6 @@ func (c *Client) do(ctx context.Context, call upstream.Call, listOrCreate bool) 
 		c.invalidate(tok)
 	}
 }
+
+// MemoHits reports how many proxy-host lists were reused without decoding.
+func (c *Client) MemoHits() upstream.MemoHits { return c.hosts.Hits() }

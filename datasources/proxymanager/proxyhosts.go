@@ -37,7 +37,7 @@ func (c *Client) ListProxyHosts(ctx context.Context) ([]ProxyHost, error) {
 	var out []ProxyHost
 	_, err := c.do(ctx, upstream.Call{
 		Method: http.MethodGet, Route: "/nginx/proxy-hosts", Path: "/nginx/proxy-hosts",
-		Query: expandCertificate, Result: &out,
+		Query: expandCertificate, Result: &out, Memo: &c.hosts,
 	}, true)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -105,12 +107,16 @@ type Call struct {
 	Method string
 	// Route is the path template used for logs and metrics ("/stacks/{id}");
 	// Path is the concrete path ("/stacks/12"), relative to BaseURL.
-	Route   string
-	Path    string
-	Query   url.Values
-	Header  http.Header
-	Body    any           // JSON-encoded unless it is []byte or io.Reader
-	Result  any           // JSON-decoded on 2xx when non-nil
+	Route  string
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Body   any // JSON-encoded unless it is []byte or io.Reader
+	Result any // JSON-decoded on 2xx when non-nil
+	// Memo, when set, reuses what the same request's previous, byte-equal
+	// answer decoded to (polled lists); see DecodeMemo. The Response then
+	// has no Body.
+	Memo    *DecodeMemo
 	Timeout time.Duration // per attempt; 0 means the Caller's default
 	// Idempotent overrides the method's default (GET, HEAD, PUT, DELETE,
 	// OPTIONS are idempotent; POST and PATCH are not). Non-idempotent calls
@@ -226,7 +232,16 @@ func (c *Caller) once(ctx context.Context, call Call) (*Response, error) {
 	}
 	raw := resp.RawBody()
 	defer raw.Close()
-	body, err := io.ReadAll(io.LimitReader(raw, 64<<20))
+	var body []byte
+	if call.Memo != nil {
+		// A polled list: read into a reused buffer, which a memo hit then
+		// leaves as the only copy made.
+		buf := getBuffer()
+		defer putBuffer(buf)
+		body, err = readInto(buf, raw, resp.RawResponse.ContentLength)
+	} else {
+		body, err = readBody(raw, resp.RawResponse.ContentLength)
+	}
 	if err != nil {
 		return failed(err)
 	}
@@ -245,10 +260,18 @@ func (c *Caller) once(ctx context.Context, call Call) (*Response, error) {
 		return nil, &APIError{Upstream: c.cfg.Upstream, Method: call.Method, Path: call.Path, Status: status, Message: msg}
 	}
 	if call.Result != nil && len(body) > 0 {
-		if err := decodeJSON(body, call.Result); err != nil {
+		decode := decodeJSON
+		if call.Memo != nil {
+			key := call.Path + "?" + call.Query.Encode()
+			decode = func(body []byte, v any) error { return decodeMemoized(call.Memo, key, body, v) }
+		}
+		if err := decode(body, call.Result); err != nil {
 			return nil, &APIError{Upstream: c.cfg.Upstream, Method: call.Method, Path: call.Path, Status: status,
 				Message: "undecodable response", Err: err}
 		}
+	}
+	if call.Memo != nil {
+		body = nil // the reused buffer: never handed out
 	}
 	return &Response{Status: status, Header: resp.Header(), Body: body}, nil
 }
@@ -257,4 +280,51 @@ func (c *Caller) observe(call Call, status int, d time.Duration) {
 	if c.cfg.Observer != nil {
 		c.cfg.Observer(CallInfo{Upstream: c.cfg.Upstream, Method: call.Method, Route: call.Route, Status: status, Duration: d})
 	}
+}
+
+// maxBody bounds an upstream answer.
+const maxBody = 64 << 20
+
+// readBody reads an answer whole, in one allocation when its length is
+// announced (the polled lists run to megabytes).
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 || length > maxBody {
+		return io.ReadAll(io.LimitReader(r, maxBody))
+	}
+	// net/http's body reader ends at the announced length and reports a
+	// shorter body as an error.
+	buf := make([]byte, length)
+	n, err := io.ReadFull(r, buf)
+	return buf[:n], err
+}
+
+// buffers holds answer buffers of the polled lists: each poll reads
+// megabytes that, when unchanged, are dropped at once.
+var buffers sync.Pool
+
+func getBuffer() *[]byte {
+	if b, ok := buffers.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func putBuffer(b *[]byte) { buffers.Put(b) }
+
+// readInto reads an answer whole into *buf, growing it when needed.
+func readInto(buf *[]byte, r io.Reader, length int64) ([]byte, error) {
+	b := (*buf)[:0]
+	if length > 0 && length <= maxBody {
+		if int64(cap(b)) < length {
+			b = make([]byte, length)
+		}
+		b = b[:length]
+		n, err := io.ReadFull(r, b)
+		*buf = b
+		return b[:n], err
+	}
+	w := bytes.NewBuffer(b)
+	_, err := w.ReadFrom(io.LimitReader(r, maxBody))
+	*buf = w.Bytes()
+	return *buf, err
 }

@@ -1,0 +1,138 @@
+package upstream
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type memoItem struct {
+	Name   string
+	Labels map[string]string
+}
+
+// TestDecodeMemoReusesOnlyByteEqualAnswers: an answer equal to the previous
+// one for the same request is not decoded again; any change in the bytes,
+// or another request, is decoded; and a caller reordering or editing the
+// slice it got does not change what the next caller gets.
+func TestDecodeMemoReusesOnlyByteEqualAnswers(t *testing.T) {
+	var mu sync.Mutex
+	body := `[{"Name":"a","Labels":{"k":"1"}},{"Name":"b"}]`
+	c := newCaller(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		b := body
+		mu.Unlock()
+		if r.URL.Query().Get("other") != "" {
+			b = `[{"Name":"other"}]`
+		}
+		_, _ = w.Write([]byte(b))
+	})
+	var memo DecodeMemo
+	list := func(query string) []memoItem {
+		t.Helper()
+		var out []memoItem
+		call := Call{Method: "GET", Path: "/list", Result: &out, Memo: &memo}
+		if query != "" {
+			call.Query = map[string][]string{"other": {query}}
+		}
+		if _, err := c.Do(context.Background(), call); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	names := func(items []memoItem) string {
+		var s []string
+		for _, it := range items {
+			s = append(s, it.Name)
+		}
+		return strings.Join(s, ",")
+	}
+
+	hits := func() MemoHits { return memo.Hits() }
+
+	first := list("")
+	if names(first) != "a,b" || hits() != (MemoHits{}) {
+		t.Fatalf("first answer: %q, hits %+v", names(first), hits())
+	}
+	slices.Reverse(first)
+	first[0].Name = "edited"
+
+	second := list("")
+	if names(second) != "a,b" || hits() != (MemoHits{Answers: 1}) {
+		t.Fatalf("same bytes again: %q, hits %+v; want a,b from the memo", names(second), hits())
+	}
+	if second[0].Labels["k"] != "1" {
+		t.Fatalf("labels lost: %v", second[0].Labels)
+	}
+
+	if got := names(list("x")); got != "other" || hits() != (MemoHits{Answers: 1}) {
+		t.Fatalf("another query: %q, hits %+v; want its own decode", got, hits())
+	}
+
+	// Same length, one byte of the first element differs: that element is
+	// decoded, the second is reused.
+	mu.Lock()
+	body = `[{"Name":"a","Labels":{"k":"2"}},{"Name":"b"}]`
+	mu.Unlock()
+	third := list("")
+	if names(third) != "a,b" || third[0].Labels["k"] != "2" || hits() != (MemoHits{Answers: 1, Elements: 1}) {
+		t.Fatalf("one element changed: %q labels %v, hits %+v; want a fresh a and a reused b", names(third), third[0].Labels, hits())
+	}
+	third[1].Name = "edited"
+	if got := list(""); names(got) != "a,b" || got[0].Labels["k"] != "2" || hits() != (MemoHits{Answers: 2, Elements: 1}) {
+		t.Fatalf("after the change: %q labels %v, hits %+v", names(got), got[0].Labels, hits())
+	}
+
+	// Elements reordered and one added: the known ones are reused.
+	mu.Lock()
+	body = `[{"Name":"b"},{"Name":"c"},{"Name":"a","Labels":{"k":"2"}}]`
+	mu.Unlock()
+	if got := list(""); names(got) != "b,c,a" || got[2].Labels["k"] != "2" || hits() != (MemoHits{Answers: 2, Elements: 3}) {
+		t.Fatalf("reordered: %q, hits %+v", names(got), hits())
+	}
+
+	mu.Lock()
+	body = `null`
+	mu.Unlock()
+	if got := list(""); got != nil {
+		t.Fatalf("null answer gave %v", got)
+	}
+	mu.Lock()
+	body = `[{"Name":1}]`
+	mu.Unlock()
+	var out []memoItem
+	if _, err := c.Do(context.Background(), Call{Method: "GET", Path: "/list", Result: &out, Memo: &memo}); err == nil {
+		t.Fatal("an undecodable element was accepted")
+	}
+}
+
+// TestDecodeMemoKeepsItsOwnCopyOfAnObject: a caller editing the struct it
+// got does not change what the memo hands out next.
+func TestDecodeMemoKeepsItsOwnCopyOfAnObject(t *testing.T) {
+	var m DecodeMemo
+	var a memoItem
+	if err := decodeMemoized(&m, "k", []byte(`{"Name":"x"}`), &a); err != nil {
+		t.Fatal(err)
+	}
+	a.Name = "edited"
+	var b memoItem
+	if err := decodeMemoized(&m, "k", []byte(`{"Name":"x"}`), &b); err != nil || b.Name != "x" || m.Hits().Answers != 1 {
+		t.Fatalf("second decode: %+v %v hits %+v", b, err, m.Hits())
+	}
+}
+
+func TestDecodeMemoStaysSmall(t *testing.T) {
+	var m DecodeMemo
+	var v []memoItem
+	for i := range 3 * memoMaxKeys {
+		if err := decodeMemoized(&m, "key"+strings.Repeat("x", i), []byte(`[]`), &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(m.entries); n > memoMaxKeys {
+		t.Fatalf("%d keys kept, want at most %d", n, memoMaxKeys)
+	}
+}
