@@ -1,7 +1,6 @@
 package fake
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -9,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/appmanage/appmanage/datasources/encache"
 )
 
 // Docker-proxy routes answer in the Docker Engine API's shapes (v1.41+).
@@ -98,7 +101,7 @@ func (s *Server) handleListContainers(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	s.mu.Lock()
-	out := []map[string]any{}
+	var entries [][]byte
 	for _, c := range s.containers[endpointID] {
 		if !all && c.State != "running" {
 			continue
@@ -118,14 +121,89 @@ func (s *Server) handleListContainers(w http.ResponseWriter, r *http.Request) {
 		}) {
 			continue
 		}
-		out = append(out, listJSON(c, now))
+		entries = append(entries, s.summaryLocked(c, now))
 	}
+	key := strconv.Itoa(endpointID) + "?" + r.URL.RawQuery
+	joined, ok := s.containerLists.Get(s.rev, key)
+	if !ok {
+		joined = &encache.Joined{}
+		s.containerLists.Put(s.rev, key, joined)
+	}
+	body := joined.Join(entries)
 	s.mu.Unlock()
-	writeJSON(w, 200, out)
+	writeRawJSON(w, 200, body)
 }
 
-func listJSON(c *Container, now time.Time) map[string]any {
-	ports := []map[string]any{}
+// summaryLocked is c's container list entry, encoded.
+func (s *Server) summaryLocked(c *Container, now time.Time) []byte {
+	key := summaryKey{c, statusText(c, now)}
+	if b, ok := s.encodedSummary.Get(s.rev, key); ok {
+		return b
+	}
+	b, err := json.Marshal(listJSON(c, now))
+	if err != nil {
+		panic(err) // plain data: cannot fail
+	}
+	s.encodedSummary.Put(s.rev, key, b)
+	return b
+}
+
+// containerSummary is one entry of Docker's container list, in the
+// order Docker writes the fields (types.Container).
+type containerSummary struct {
+	ID         string            `json:"Id"`
+	Names      []string          `json:"Names"`
+	Image      string            `json:"Image"`
+	ImageID    string            `json:"ImageID"`
+	Command    string            `json:"Command"`
+	Created    int64             `json:"Created"`
+	Ports      []portSummary     `json:"Ports"`
+	Labels     map[string]string `json:"Labels"`
+	State      string            `json:"State"`
+	Status     string            `json:"Status"`
+	HostConfig struct {
+		NetworkMode string `json:"NetworkMode"`
+	} `json:"HostConfig"`
+	NetworkSettings struct {
+		Networks map[string]endpointSettings `json:"Networks"`
+	} `json:"NetworkSettings"`
+	Mounts []mountPoint `json:"Mounts"`
+}
+
+// portSummary: an unpublished port has neither IP nor PublicPort.
+type portSummary struct {
+	IP          string `json:"IP,omitempty"`
+	PrivatePort int    `json:"PrivatePort"`
+	PublicPort  int    `json:"PublicPort,omitempty"`
+	Type        string `json:"Type"`
+}
+
+type endpointSettings struct {
+	IPAMConfig  any      `json:"IPAMConfig"`
+	Links       []string `json:"Links"`
+	Aliases     []string `json:"Aliases"`
+	NetworkID   string   `json:"NetworkID"`
+	EndpointID  string   `json:"EndpointID"`
+	Gateway     string   `json:"Gateway"`
+	IPAddress   string   `json:"IPAddress"`
+	IPPrefixLen int      `json:"IPPrefixLen"`
+	MacAddress  string   `json:"MacAddress"`
+}
+
+// mountPoint: only volumes have a Name and a Driver.
+type mountPoint struct {
+	Type        string `json:"Type"`
+	Name        string `json:"Name,omitempty"`
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+	Driver      string `json:"Driver,omitempty"`
+	Mode        string `json:"Mode"`
+	RW          bool   `json:"RW"`
+	Propagation string `json:"Propagation"`
+}
+
+func listJSON(c *Container, now time.Time) containerSummary {
+	ports := []portSummary{}
 	for _, p := range c.Ports {
 		if p.HostPort > 0 {
 			ips := []string{p.HostIP}
@@ -133,43 +211,31 @@ func listJSON(c *Container, now time.Time) map[string]any {
 				ips = []string{"0.0.0.0", "::"} // Docker lists both families
 			}
 			for _, ip := range ips {
-				ports = append(ports, map[string]any{"IP": ip, "PrivatePort": p.ContainerPort, "PublicPort": p.HostPort, "Type": p.Protocol})
+				ports = append(ports, portSummary{IP: ip, PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Protocol})
 			}
 		} else {
-			ports = append(ports, map[string]any{"PrivatePort": p.ContainerPort, "Type": p.Protocol})
+			ports = append(ports, portSummary{PrivatePort: p.ContainerPort, Type: p.Protocol})
 		}
 	}
 	for _, e := range c.Exposed {
 		port, proto, _ := strings.Cut(e, "/")
 		n, _ := strconv.Atoi(port)
 		if !slices.ContainsFunc(c.Ports, func(p PortBinding) bool { return p.ContainerPort == n && p.Protocol == proto }) {
-			ports = append(ports, map[string]any{"PrivatePort": n, "Type": proto})
+			ports = append(ports, portSummary{PrivatePort: n, Type: proto})
 		}
 	}
-	nets := map[string]any{}
-	for name, a := range c.Networks {
-		nets[name] = networkJSON(a)
+	out := containerSummary{
+		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
+		Command: strings.Join(c.Command, " "), Created: c.Created.Unix(), Ports: ports,
+		Labels: nonNil(c.Labels), State: c.State, Status: statusText(c, now), Mounts: mountsJSON(c.Mounts),
 	}
-	networkMode := "bridge"
+	out.HostConfig.NetworkMode = "bridge"
 	for name := range c.Networks {
-		networkMode = name
+		out.HostConfig.NetworkMode = name
 		break
 	}
-	return map[string]any{
-		"Id":              c.ID,
-		"Names":           []string{"/" + c.Name},
-		"Image":           c.Image,
-		"ImageID":         c.ImageID,
-		"Command":         strings.Join(c.Command, " "),
-		"Created":         c.Created.Unix(),
-		"Ports":           ports,
-		"Labels":          nonNil(c.Labels),
-		"State":           c.State,
-		"Status":          statusText(c, now),
-		"HostConfig":      map[string]any{"NetworkMode": networkMode},
-		"NetworkSettings": map[string]any{"Networks": nets},
-		"Mounts":          mountsJSON(c.Mounts),
-	}
+	out.NetworkSettings.Networks = networksJSON(c.Networks)
+	return out
 }
 
 func nonNil(m map[string]string) map[string]string {
@@ -179,13 +245,15 @@ func nonNil(m map[string]string) map[string]string {
 	return m
 }
 
-func networkJSON(a NetworkAttachment) map[string]any {
-	return map[string]any{
-		"IPAMConfig": nil, "Links": nil, "Aliases": a.Aliases,
-		"NetworkID": a.NetworkID, "EndpointID": randomHexStable(a.IPAddress),
-		"Gateway": a.Gateway, "IPAddress": a.IPAddress, "IPPrefixLen": 16,
-		"MacAddress": "02:42:ac:12:00:02",
+func networksJSON(nets map[string]NetworkAttachment) map[string]endpointSettings {
+	out := make(map[string]endpointSettings, len(nets))
+	for name, a := range nets {
+		out[name] = endpointSettings{
+			Aliases: a.Aliases, NetworkID: a.NetworkID, EndpointID: randomHexStable(a.IPAddress),
+			Gateway: a.Gateway, IPAddress: a.IPAddress, IPPrefixLen: 16, MacAddress: "02:42:ac:12:00:02",
+		}
 	}
+	return out
 }
 
 // randomHexStable derives a stable 64-hex id from a seed.
@@ -193,21 +261,18 @@ func randomHexStable(seed string) string {
 	return fmt.Sprintf("%x", sha256Sum([]byte("ep:"+seed)))
 }
 
-func mountsJSON(ms []Mount) []map[string]any {
-	out := []map[string]any{}
+func mountsJSON(ms []Mount) []mountPoint {
+	out := []mountPoint{}
 	for _, m := range ms {
-		j := map[string]any{"Type": m.Type, "Source": m.Source, "Destination": m.Destination, "Mode": "", "RW": !m.ReadOnly, "Propagation": ""}
+		j := mountPoint{Type: m.Type, Source: m.Source, Destination: m.Destination, RW: !m.ReadOnly}
 		switch m.Type {
 		case "volume":
-			j["Name"] = m.Name
-			j["Driver"] = "local"
-			j["Mode"] = "z"
+			j.Name, j.Driver, j.Mode = m.Name, "local", "z"
 		case "bind":
-			j["Mode"] = "rw"
+			j.Mode, j.Propagation = "rw", "rprivate"
 			if m.ReadOnly {
-				j["Mode"] = "ro"
+				j.Mode = "ro"
 			}
-			j["Propagation"] = "rprivate"
 		}
 		out = append(out, j)
 	}
@@ -276,7 +341,7 @@ func (s *Server) handleInspectContainer(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	cid := r.PathValue("cid")
-	s.mu.Lock()
+	s.lockState()
 	var c *Container
 	for _, x := range s.containers[endpointID] {
 		// Docker accepts the full id, a unique id prefix, or the name.
@@ -336,10 +401,9 @@ func inspectJSON(c *Container) map[string]any {
 			netPorts[e] = nil
 		}
 	}
-	nets := map[string]any{}
+	nets := networksJSON(c.Networks)
 	networkMode := "bridge"
-	for name, a := range c.Networks {
-		nets[name] = networkJSON(a)
+	for name := range c.Networks {
 		networkMode = name
 	}
 	cmd := any(nil)
@@ -417,7 +481,7 @@ func (s *Server) handleListVolumes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.mu.Lock()
+	s.lockState()
 	inUse := s.volumesInUseLocked(endpointID)
 	out := []map[string]any{}
 	for _, v := range s.volumes[endpointID] {
@@ -466,7 +530,7 @@ func (s *Server) handleDeleteVolume(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true"
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if _, ok := s.volumes[endpointID][name]; !ok {
 		if force {

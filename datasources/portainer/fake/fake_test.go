@@ -309,3 +309,44 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// TestListsAreByteStableAndFollowChanges: the stack and container lists
+// answer the same state with the same bytes (as Go's encoder in Portainer
+// and Docker does; clients may skip decoding an unchanged list), and any
+// change shows in the next answer although the fake serves encodings it
+// made before.
+func TestListsAreByteStableAndFollowChanges(t *testing.T) {
+	f, r := newFake(t, fake.Options{})
+	list := func(path string) string {
+		t.Helper()
+		st, _, b := r.do("GET", path, nil)
+		if st != 200 {
+			t.Fatalf("GET %s = %d %s", path, st, b)
+		}
+		return string(b)
+	}
+	const containers, stacks = "/api/endpoints/1/docker/containers/json?all=1", "/api/stacks"
+	m := r.expect("POST", "/api/stacks/create/standalone/string?endpointId=1", map[string]any{"Name": "one", "StackFileContent": compose}, 200, "")
+	id := int(m["Id"].(float64))
+	c1, s1 := list(containers), list(stacks)
+	if c2, s2 := list(containers), list(stacks); c1 != c2 || s1 != s2 {
+		t.Fatalf("same state, different bytes:\n%s\n%s", c1, c2)
+	}
+	if !strings.Contains(c1, `"State":"running"`) || !strings.Contains(s1, `"Status":1`) {
+		t.Fatalf("before stop: %s %s", c1, s1)
+	}
+	r.expect("POST", "/api/stacks/"+itoa(id)+"/stop?endpointId=1", nil, 200, "")
+	if c := list(containers); c == c1 || strings.Contains(c, `"State":"running"`) {
+		t.Fatalf("the container list after a stop (Portainer runs compose down) still says %s", c)
+	}
+	if s := list(stacks); !strings.Contains(s, `"Status":2`) {
+		t.Fatalf("the stack list after a stop still says %s", s)
+	}
+	// A change through the fake's own Go API shows too.
+	if _, err := f.AddContainers(1, "", fake.Container{Name: "added", State: "running"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := list(containers); !strings.Contains(c, `"/added"`) {
+		t.Fatalf("added container missing: %s", c)
+	}
+}

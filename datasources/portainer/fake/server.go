@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,8 +26,10 @@ import (
 	"time"
 	"unicode"
 
+	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 
+	"github.com/appmanage/appmanage/datasources/encache"
 	"github.com/appmanage/appmanage/datasources/faults"
 )
 
@@ -89,6 +90,27 @@ type Server struct {
 	bannedTill map[string]time.Time
 	instanceID string
 	rcNext     int
+
+	// rev counts changes of the state above; the encoded lists below are
+	// valid only at the rev they were made at.
+	rev            uint64
+	encodedStacks  encache.Cache[string, []byte]          // GET /stacks answers by filters
+	encodedSummary encache.Cache[summaryKey, []byte]      // container list entries
+	containerLists encache.Cache[string, *encache.Joined] // container list answers by endpoint and query
+}
+
+// summaryKey names one container list entry: its status text ("Up 5
+// seconds") moves with the clock, not with the state.
+type summaryKey struct {
+	c      *Container
+	status string
+}
+
+// lockState takes the lock to change (or possibly change) the stacks,
+// containers, endpoints or volumes; read-only handlers take s.mu itself.
+func (s *Server) lockState() {
+	s.mu.Lock()
+	s.rev++
 }
 
 // stackRec is a stored stack plus the files of its last clone (what
@@ -219,14 +241,21 @@ func (s *Server) routes(mux *http.ServeMux) {
 // ---- responses ----
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	// Key order means nothing to a JSON client; not sorting map keys keeps
-	// the large container lists cheap to serve.
-	b, err := json.MarshalWithOption(v, json.UnorderedMap())
+	// Map keys sorted, as Go's encoder in Docker and Portainer writes them:
+	// the same state gives the same bytes (clients may rely on it to skip
+	// decoding an unchanged list).
+	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	writeRawJSON(w, status, b)
+}
+
+// writeRawJSON answers with an encoded body.
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -347,7 +376,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 // Stacks returns copies of every stored stack, stored git passwords
 // included, ordered by id.
 func (s *Server) Stacks() []Stack {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	out := make([]Stack, 0, len(s.stacks))
 	for _, st := range s.stacks {
@@ -359,7 +388,7 @@ func (s *Server) Stacks() []Stack {
 
 // StackFiles returns the files of a stack's last clone (nil if unknown).
 func (s *Server) StackFiles(id int) map[string]string {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	st, ok := s.stacks[id]
 	if !ok {
@@ -374,7 +403,7 @@ func (s *Server) StackFiles(id int) map[string]string {
 
 // Containers returns copies of the containers of an endpoint, by name.
 func (s *Server) Containers(endpointID int) []Container {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	out := make([]Container, 0, len(s.containers[endpointID]))
 	for _, c := range s.containers[endpointID] {
@@ -386,7 +415,7 @@ func (s *Server) Containers(endpointID int) []Container {
 
 // Volumes returns copies of the volumes of an endpoint, by name.
 func (s *Server) Volumes(endpointID int) []Volume {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	out := make([]Volume, 0, len(s.volumes[endpointID]))
 	for _, v := range s.volumes[endpointID] {
@@ -401,10 +430,29 @@ func (s *Server) Volumes(endpointID int) []Volume {
 // SetEndpointStatus marks an environment up (1) or down (2); a down
 // environment fails deploys and Docker proxy calls.
 func (s *Server) SetEndpointStatus(id, status int) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if e, ok := s.endpointLocked(id); ok {
 		e.Status = status
+	}
+}
+
+// SetUptime makes every running container look started d ago (its status
+// text reads "Up 3 days", or "Up 2 seconds" and ticking): for benchmarks of
+// a steady-state server, or of one that has just booted.
+func (s *Server) SetUptime(d time.Duration) {
+	s.lockState()
+	defer s.mu.Unlock()
+	started := time.Now().Add(-d)
+	for _, cs := range s.containers {
+		for _, c := range cs {
+			if c.State == "running" {
+				c.StartedAt = started
+				if c.Created.After(started) {
+					c.Created = started.Add(-time.Second)
+				}
+			}
+		}
 	}
 }
 
@@ -413,7 +461,7 @@ func (s *Server) SetEndpointStatus(id, status int) {
 // ids, names, states and compose labels are filled in. It returns the
 // container ids.
 func (s *Server) AddContainers(endpointID int, project string, containers ...Container) ([]string, error) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if _, ok := s.endpointLocked(endpointID); !ok {
 		return nil, fmt.Errorf("fake portainer: unknown endpoint %d", endpointID)
@@ -472,7 +520,7 @@ func (s *Server) AddContainers(endpointID int, project string, containers ...Con
 
 // AddVolume adds a Docker volume (for volume tests).
 func (s *Server) AddVolume(endpointID int, name string, labels map[string]string) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if s.volumes[endpointID] == nil {
 		s.volumes[endpointID] = map[string]*Volume{}
@@ -482,7 +530,7 @@ func (s *Server) AddVolume(endpointID int, name string, labels map[string]string
 
 // RemoveContainer deletes a container as `docker rm -f` would.
 func (s *Server) RemoveContainer(endpointID int, id string) bool {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	list := s.containers[endpointID]
 	for i, c := range list {
@@ -497,7 +545,7 @@ func (s *Server) RemoveContainer(endpointID int, id string) bool {
 // SetContainerState sets a container's state ("exited", "running", ...) so
 // tests can simulate crashes.
 func (s *Server) SetContainerState(endpointID int, id, state string, exitCode int) bool {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	for _, c := range s.containers[endpointID] {
 		if c.ID == id {

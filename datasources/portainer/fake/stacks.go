@@ -71,7 +71,7 @@ type createInput struct {
 // uniqueness, clone, deploy, and only then save the record.
 func (s *Server) create(ctx context.Context, in createInput) (*Stack, *httpErr) {
 	name := normalizeName(in.name)
-	s.mu.Lock()
+	s.lockState()
 	if e := s.uniqueLocked(in.endpointID, name, in.autoUpdate); e != nil {
 		s.mu.Unlock()
 		return nil, e
@@ -95,7 +95,7 @@ func (s *Server) create(ctx context.Context, in createInput) (*Stack, *httpErr) 
 		return nil, deployErr(err)
 	}
 
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if e := s.uniqueLocked(in.endpointID, name, in.autoUpdate); e != nil {
 		return nil, e
@@ -180,7 +180,7 @@ func (s *Server) createPreamble(r *http.Request) (int, *httpErr) {
 	if e != nil {
 		return 0, e
 	}
-	s.mu.Lock()
+	s.lockState()
 	_, ok := s.endpointLocked(id)
 	s.mu.Unlock()
 	if !ok {
@@ -292,7 +292,7 @@ func (s *Server) handleCreateString(w http.ResponseWriter, r *http.Request) {
 // AddStack creates a string stack as someone using the Portainer UI would
 // (outside our client), deploying its containers.
 func (s *Server) AddStack(endpointID int, name, composeFile string, env ...EnvVar) (Stack, error) {
-	s.mu.Lock()
+	s.lockState()
 	_, ok := s.endpointLocked(endpointID)
 	s.mu.Unlock()
 	if !ok {
@@ -321,6 +321,13 @@ func (s *Server) handleListStacks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
+	key := fmt.Sprintf("%d|%s", f.EndpointID, f.SwarmID)
+	if b, ok := s.encodedStacks.Get(s.rev, key); ok {
+		s.mu.Unlock()
+		writeRawJSON(w, 200, b)
+		return
+	}
+	rev := s.rev
 	out := []Stack{}
 	for _, st := range s.stacks {
 		if f.EndpointID != 0 && st.EndpointID != f.EndpointID {
@@ -333,7 +340,14 @@ func (s *Server) handleListStacks(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b Stack) int { return a.ID - b.ID })
-	writeJSON(w, 200, out)
+	b, err := json.Marshal(out)
+	if err != nil {
+		panic(err) // plain data: cannot fail
+	}
+	s.mu.Lock()
+	s.encodedStacks.Put(rev, key, b) // dropped at once if the state moved on meanwhile
+	s.mu.Unlock()
+	writeRawJSON(w, 200, b)
 }
 
 // stackFromPath resolves {id}; the record is returned by copy.
@@ -342,7 +356,7 @@ func (s *Server) stackFromPath(r *http.Request) (*stackRec, *httpErr) {
 	if !ok {
 		return nil, errBadStackID
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	st, ok := s.stacks[id]
 	if !ok {
@@ -384,7 +398,7 @@ func (s *Server) gitEndpointTrap(r *http.Request, st *Stack) *httpErr {
 	if q != st.EndpointID {
 		st.EndpointID = q
 	}
-	s.mu.Lock()
+	s.lockState()
 	_, ok := s.endpointLocked(st.EndpointID)
 	s.mu.Unlock()
 	if !ok {
@@ -471,7 +485,7 @@ func (s *Server) handleGitUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.UpdateDate = time.Now().Unix()
 	rec.UpdatedBy = s.currentUser().Username
-	s.mu.Lock()
+	s.lockState()
 	ok := s.saveLocked(rec)
 	s.mu.Unlock()
 	if !ok {
@@ -536,7 +550,7 @@ func (s *Server) handleRedeploy(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, deployErr(err))
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if _, ok := s.stacks[rec.ID]; !ok {
 		writeErr(w, errStackNotFound)
@@ -566,7 +580,7 @@ func (s *Server) actionPreamble(r *http.Request) (*stackRec, int, *httpErr) {
 	if e != nil {
 		return nil, 0, e
 	}
-	s.mu.Lock()
+	s.lockState()
 	_, ok := s.endpointLocked(endpointID)
 	s.mu.Unlock()
 	if !ok {
@@ -591,7 +605,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, perr(500, "Unable to start stack", err.Error()))
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if len(s.projectContainersLocked(endpointID, rec.Name)) > 0 {
 		writeErr(w, perr(409, fmt.Sprintf("A stack with the name '%s' is already running", rec.Name), "stack name is not unique"))
@@ -620,7 +634,7 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, e)
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	cur, ok := s.stacks[rec.ID]
 	if !ok {
@@ -644,7 +658,7 @@ func (s *Server) handleDeleteStack(w http.ResponseWriter, r *http.Request) {
 		// {id} is a swarm stack name here; compose stacks cannot be removed
 		// this way.
 		name := r.PathValue("id")
-		s.mu.Lock()
+		s.lockState()
 		defer s.mu.Unlock()
 		for _, st := range s.stacks {
 			if st.Name == name {
@@ -665,7 +679,7 @@ func (s *Server) handleDeleteStack(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, e)
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	st, ok := s.stacks[id]
 	if !ok {
@@ -718,7 +732,7 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 	if q != 0 && q != rec.EndpointID {
 		rec.EndpointID = q
 	}
-	s.mu.Lock()
+	s.lockState()
 	_, srcOK := s.endpointLocked(rec.EndpointID)
 	target, tgtOK := s.endpointLocked(p.EndpointID)
 	var targetName string
@@ -743,7 +757,7 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, perr(500, "Unable to migrate stack", err.Error()))
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	for _, st := range s.stacks {
 		if st.ID != rec.ID && st.EndpointID == p.EndpointID && strings.EqualFold(st.Name, name) {

@@ -315,3 +315,42 @@ func TestDuplicateDomainsAndSoftDelete(t *testing.T) {
 		t.Fatalf("query: %+v", list)
 	}
 }
+
+// TestHostListIsByteStableAndFollowsChanges: the same hosts give the same
+// bytes, and an update, a disable or a new certificate shows in the next
+// list although entries are served from earlier encodings.
+func TestHostListIsByteStableAndFollowsChanges(t *testing.T) {
+	r := newRaw(t, Options{})
+	list := func() string {
+		t.Helper()
+		var out json.RawMessage
+		if st := r.do("GET", "/api/nginx/proxy-hosts?expand=certificate", "", &out); st != 200 {
+			t.Fatalf("list: %d", st)
+		}
+		return string(out)
+	}
+	r.do("POST", "/api/nginx/proxy-hosts", minimal, nil)
+	first := list()
+	if again := list(); again != first {
+		t.Fatalf("same hosts, different bytes:\n%s\n%s", first, again)
+	}
+	if st := r.do("PUT", "/api/nginx/proxy-hosts/1", `{"forward_port":8080}`, nil); st != 200 {
+		t.Fatalf("update: %d", st)
+	}
+	if l := list(); !strings.Contains(l, `"forward_port":8080`) {
+		t.Fatalf("update not listed: %s", l)
+	}
+	if st := r.do("POST", "/api/nginx/proxy-hosts/1/disable", "", nil); st != 200 {
+		t.Fatalf("disable: %d", st)
+	}
+	if l := list(); !strings.Contains(l, `"enabled":false`) {
+		t.Fatalf("disable not listed: %s", l)
+	}
+	cert := r.s.AddCertificate("a", "a.example.com")
+	if st := r.do("PUT", "/api/nginx/proxy-hosts/1", `{"certificate_id":`+itoa(cert)+`}`, nil); st != 200 {
+		t.Fatalf("set certificate: %d", st)
+	}
+	if l := list(); !strings.Contains(l, `"nice_name":"a"`) {
+		t.Fatalf("expanded certificate missing: %s", l)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	json "github.com/goccy/go-json"
 	"io"
 	"log/slog"
 	"maps"
@@ -22,6 +21,9 @@ import (
 	"sync"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/appmanage/appmanage/datasources/encache"
 	"github.com/appmanage/appmanage/datasources/faults"
 )
 
@@ -123,6 +125,24 @@ type Server struct {
 	redirections []*otherHost
 	dead         []*otherHost
 	nginxFail    string
+
+	// rev counts changes of the state above; encodedHosts holds list
+	// entries encoded at one rev.
+	rev          uint64
+	encodedHosts encache.Cache[hostKey, []byte]
+	hostLists    encache.Cache[string, *encache.Joined] // list answers by query
+}
+
+type hostKey struct {
+	id     int
+	expand string
+}
+
+// lockState takes the lock to change (or possibly change) the hosts or
+// certificates; read-only handlers take s.mu itself.
+func (s *Server) lockState() {
+	s.mu.Lock()
+	s.rev++
 }
 
 // New starts a fake NPM on a loopback port.
@@ -188,14 +208,14 @@ func (s *Server) CallCount(route string) int { return s.Faults.Calls(route) }
 
 // SetNow freezes the fake's clock at t (token expiry, timestamps).
 func (s *Server) SetNow(t time.Time) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	s.now = t
 }
 
 // Advance moves a clock frozen by SetNow forward.
 func (s *Server) Advance(d time.Duration) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if s.now.IsZero() {
 		s.now = s.opts.Now()
@@ -206,7 +226,7 @@ func (s *Server) Advance(d time.Duration) {
 // FailNginx makes every following nginx test fail with reason, as when the
 // real nginx rejects a config; "" restores normal behaviour.
 func (s *Server) FailNginx(reason string) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	s.nginxFail = reason
 }
@@ -226,7 +246,7 @@ func (s *Server) Hosts() []ProxyHost {
 
 // AddCertificate stores a certificate for domains and returns its id.
 func (s *Server) AddCertificate(niceName string, domains ...string) int {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	return s.addCertLocked("other", niceName, domains)
 }
@@ -243,7 +263,7 @@ func (s *Server) addCertLocked(provider, niceName string, domains []string) int 
 // AddRedirectionHost stores a redirection host (only its domains are
 // modelled, for the duplicate-domain rule) and returns its id.
 func (s *Server) AddRedirectionHost(domains ...string) int {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	s.redirections = append(s.redirections, &otherHost{id: len(s.redirections) + 1, domains: slices.Clone(domains)})
 	return len(s.redirections)
@@ -251,7 +271,7 @@ func (s *Server) AddRedirectionHost(domains ...string) int {
 
 // AddDeadHost stores a 404 host, like AddRedirectionHost.
 func (s *Server) AddDeadHost(domains ...string) int {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	s.dead = append(s.dead, &otherHost{id: len(s.dead) + 1, domains: slices.Clone(domains)})
 	return len(s.dead)
@@ -259,7 +279,7 @@ func (s *Server) AddDeadHost(domains ...string) int {
 
 // DeleteRedirectionHost soft-deletes a redirection host, freeing its domains.
 func (s *Server) DeleteRedirectionHost(id int) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	if id >= 1 && id <= len(s.redirections) {
 		s.redirections[id-1].deleted = true
@@ -275,6 +295,15 @@ func (s *Server) clockLocked() time.Time {
 
 // stamp formats a time as NPM does ("2025-10-30T01:12:05.000Z").
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// writeRawJSON answers with an encoded body, as writeJSON would write it.
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte{'\n'}) // json.Encoder ends with a newline
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -343,7 +372,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "Invalid email or password")
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	tok, exp := s.newTokenLocked(s.opts.TokenLifetime)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok, "expires": stamp(exp)})
@@ -364,7 +393,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 			"w": 7 * 24 * time.Hour, "d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second, "ms": time.Millisecond}
 		lifetime = time.Duration(n) * unit[m[2]]
 	}
-	s.mu.Lock()
+	s.lockState()
 	tok, exp := s.newTokenLocked(lifetime)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok, "expires": stamp(exp)})
@@ -445,24 +474,25 @@ func (s *Server) domainTakenLocked(domains []string, selfID int) string {
 }
 
 // expand renders a host with the expansions asked for.
-func (s *Server) expandLocked(h ProxyHost, expand []string) map[string]any {
+// expandLocked is a host's JSON with the expansions asked for appended as
+// keys. It is serialized here, under the lock, so an answer is a snapshot.
+func (s *Server) expandLocked(h ProxyHost, expand []string) json.RawMessage {
 	b, _ := json.Marshal(h)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
+	add := func(key string, v any) {
+		vb, _ := json.Marshal(v)
+		b = append(b[:len(b)-1], `,"`+key+`":`...)
+		b = append(append(b, vb...), '}')
+	}
 	if slices.Contains(expand, "owner") {
-		m["owner"] = s.ownerLocked()
+		add("owner", s.ownerLocked())
 	}
 	if slices.Contains(expand, "certificate") {
-		m["certificate"] = nil
-		if c := s.certLocked(h.CertificateID); c != nil {
-			m["certificate"] = c
-		}
+		add("certificate", s.certLocked(h.CertificateID)) // null when there is none
 	}
 	if slices.Contains(expand, "access_list") {
-		// Access lists are not modelled.
-		m["access_list"] = nil
+		add("access_list", nil) // access lists are not modelled
 	}
-	return m
+	return b
 }
 
 func (s *Server) ownerLocked() map[string]any {
@@ -492,7 +522,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	q := strings.ToLower(r.URL.Query().Get("query"))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var hs []ProxyHost
+	type sorted struct {
+		h   *storedHost
+		key string // NPM orders by the domain_names column
+	}
+	var hs []sorted
 	for _, h := range s.hosts {
 		if h.deleted {
 			continue
@@ -500,17 +534,28 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		if q != "" && !slices.ContainsFunc(h.DomainNames, func(d string) bool { return strings.Contains(strings.ToLower(d), q) }) {
 			continue
 		}
-		hs = append(hs, h.ProxyHost)
+		hs = append(hs, sorted{h, strings.Join(h.DomainNames, ",")})
 	}
-	// NPM orders by the domain_names column.
-	slices.SortStableFunc(hs, func(a, b ProxyHost) int {
-		return strings.Compare(strings.Join(a.DomainNames, ","), strings.Join(b.DomainNames, ","))
-	})
-	out := make([]map[string]any, 0, len(hs))
-	for _, h := range hs {
-		out = append(out, s.expandLocked(h, expansions(r)))
+	slices.SortStableFunc(hs, func(a, b sorted) int { return strings.Compare(a.key, b.key) })
+	expand := expansions(r)
+	key := hostKey{expand: strings.Join(expand, ",")}
+	entries := make([][]byte, 0, len(hs))
+	for _, sh := range hs {
+		h := sh.h.ProxyHost
+		key.id = h.ID
+		b, ok := s.encodedHosts.Get(s.rev, key)
+		if !ok {
+			b = s.expandLocked(h, expand)
+			s.encodedHosts.Put(s.rev, key, b)
+		}
+		entries = append(entries, b)
 	}
-	writeJSON(w, http.StatusOK, out)
+	joined, ok := s.hostLists.Get(s.rev, r.URL.RawQuery)
+	if !ok {
+		joined = &encache.Joined{}
+		s.hostLists.Put(s.rev, r.URL.RawQuery, joined)
+	}
+	writeRawJSON(w, http.StatusOK, joined.Join(entries))
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
@@ -597,7 +642,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	var domains []string
 	for _, d := range m["domain_names"].([]any) {
@@ -628,7 +673,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	h, msg := s.hostLocked(r)
 	if h == nil {
@@ -659,7 +704,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	h, msg := s.hostLocked(r)
 	if h == nil {
@@ -679,7 +724,7 @@ func (s *Server) disable(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) toggle(w http.ResponseWriter, r *http.Request, enable bool) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	h, msg := s.hostLocked(r)
 	if h == nil {
@@ -703,7 +748,7 @@ func (s *Server) toggle(w http.ResponseWriter, r *http.Request, enable bool) {
 }
 
 func (s *Server) certificates(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
+	s.lockState()
 	defer s.mu.Unlock()
 	withOwner := slices.Contains(expansions(r), "owner")
 	out := make([]map[string]any, 0, len(s.certs))
