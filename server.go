@@ -152,15 +152,15 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 	res := &resolvers.Resolver{Domain: appsSvc, Ops: s.engine, Library: lib, Checker: checker, Auth: s.auth, Version: version}
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	s.handler = httpapi.New(httpapi.Options{
-		Schema:         schema,
-		Auth:           s.auth,
-		RootFieldAuth:  resolvers.AuthorizeRootField,
-		PerRequest:     resolvers.WithLoaders(res),
-		GraphiQL:       graphiql.Handler(graphiql.Options{Endpoint: "/graphql", BasePath: "/graphiql", Title: "appmanage"}),
-		Sandbox:        cfg.Sandbox,
-		AllowedOrigins: cfg.AllowedOrigins,
-		Registry:       reg,
-		Log:            log,
+		Schema:           schema,
+		Auth:             s.auth,
+		RootFieldAuth:    resolvers.AuthorizeRootField,
+		AroundOperations: resolvers.WithLoaders(res),
+		GraphiQL:         graphiql.Handler(graphiql.Options{Endpoint: "/graphql", BasePath: "/graphiql", Title: "appmanage"}),
+		Sandbox:          cfg.Sandbox,
+		AllowedOrigins:   cfg.AllowedOrigins,
+		Registry:         reg,
+		Log:              log,
 		Ready: []httpapi.ReadyCheck{
 			{Name: "database", Check: pingDB},
 			{Name: "upstreams", Check: func(ctx context.Context) error {

@@ -257,3 +257,82 @@ func TestWebsocketRefusesForeignOrigins(t *testing.T) {
 	}
 	_ = conn.CloseNow()
 }
+
+// wsQuery runs one query over an open graphql-transport-ws connection.
+func (c *wsClient) query(ctx context.Context, id, query string, out any) {
+	c.t.Helper()
+	c.send(ctx, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query}})
+	m, err := c.next(ctx)
+	if err != nil || m.Type != "next" {
+		c.t.Fatalf("query %s: %v %s %s", id, err, m.Type, m.Payload)
+	}
+	var p struct {
+		Data   json.RawMessage
+		Errors []any
+	}
+	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
+		c.t.Fatalf("query %s: %v %s", id, err, m.Payload)
+	}
+	if err := json.Unmarshal(p.Data, out); err != nil {
+		c.t.Fatal(err)
+	}
+	if m, err := c.next(ctx); err != nil || m.Type != "complete" {
+		c.t.Fatalf("query %s did not complete: %v %+v", id, err, m)
+	}
+}
+
+// Queries over one websocket connection each get their own loaders: the
+// fields of one query share one view of the upstreams, and a later query
+// on the same connection sees what changed meanwhile.
+func TestAppsQueriesOverOneWebsocketSeeChanges(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	aqInstall(t, s, []string{"wsone", "wstwo"}, func(i int) int { return 19100 + i }, false)
+
+	c := dialWS(t, ctx, s)
+	c.send(ctx, map[string]any{"type": "connection_init", "payload": map[string]any{"apiKey": adminKey}})
+	if m, err := c.next(ctx); err != nil || m.Type != "connection_ack" {
+		t.Fatalf("ack: %v %+v", err, m)
+	}
+	const q = `{ apps { nodes { id status env { name } containers { state } } } }`
+	type result struct {
+		Apps struct {
+			Nodes []struct {
+				ID         string
+				Status     string
+				Env        []struct{ Name string }
+				Containers []struct{ State string }
+			}
+		}
+	}
+	statuses := func(r result) map[string]string {
+		out := map[string]string{}
+		for _, n := range r.Apps.Nodes {
+			out[n.ID] = n.Status
+			if len(n.Env) == 0 {
+				t.Errorf("%s: no env over websocket", n.ID)
+			}
+		}
+		return out
+	}
+	var first result
+	c.query(ctx, "1", q, &first)
+	if got := statuses(first); got["wsone"] != "ACTIVE" || got["wstwo"] != "ACTIVE" {
+		t.Fatalf("first query: %v", got)
+	}
+
+	_, resp := s.gql(t, adminKey, `mutation { stopApp(id: "wsone") { id } }`, nil)
+	var stop struct{ StopApp struct{ ID string } }
+	if err := json.Unmarshal(resp.Data, &stop); err != nil || len(resp.Errors) > 0 {
+		t.Fatalf("stopApp: %+v", resp.Errors)
+	}
+	if st := waitTerminal(t, s, stop.StopApp.ID); st != "SUCCEEDED" {
+		t.Fatalf("stop: %s", st)
+	}
+	var second result
+	c.query(ctx, "2", q, &second)
+	if got := statuses(second); got["wsone"] != "INACTIVE" || got["wstwo"] != "ACTIVE" {
+		t.Fatalf("second query on the same connection: %v, want wsone INACTIVE", got)
+	}
+}

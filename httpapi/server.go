@@ -44,9 +44,9 @@ type Options struct {
 	Schema   graphql.ExecutableSchema
 	Auth     Authenticator
 	GraphiQL http.Handler
-	// PerRequest wraps /graphql after authentication, e.g. to attach
-	// per-request dataloaders.
-	PerRequest func(http.Handler) http.Handler
+	// AroundOperations runs around every GraphQL operation, whatever its
+	// transport (e.g. to attach per-operation dataloaders).
+	AroundOperations graphql.OperationMiddleware
 	// RootFieldAuth checks the caller's rights on every root field
 	// (queries, mutations, subscriptions) before it resolves.
 	RootFieldAuth  graphql.RootFieldMiddleware
@@ -82,9 +82,6 @@ func New(o Options) http.Handler {
 
 	gql := newGraphQL(o)
 	var gh http.Handler = http.MaxBytesHandler(gql, o.BodyLimit)
-	if o.PerRequest != nil {
-		gh = o.PerRequest(gh)
-	}
 	gh = o.Auth.Middleware(gh)
 	r.Handle("/graphql", gh)
 
@@ -135,6 +132,9 @@ func newGraphQL(o Options) *handler.Server {
 	srv.Use(depthLimit{Max: o.DepthLimit})
 	if o.RootFieldAuth != nil {
 		srv.AroundRootFields(o.RootFieldAuth)
+	}
+	if o.AroundOperations != nil {
+		srv.AroundOperations(o.AroundOperations)
 	}
 	srv.SetErrorPresenter(presentError(o.Log))
 	srv.SetRecoverFunc(recoverPanic(o.Log))

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,25 +63,21 @@ func NewLoaders(svc *apps.Service) *Loaders {
 
 type loadersKey struct{}
 
-// WithLoaders attaches fresh loaders to every /graphql request. Websocket
-// connections are left alone: one connection carries many operations, and
-// loaders (with their memoized lists) must not outlive one of them; the
-// resolvers then build loaders per operation field (correct, unbatched).
-func WithLoaders(r *Resolver) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if strings.EqualFold(req.Header.Get("Upgrade"), "websocket") || r.Domain == nil {
-				next.ServeHTTP(w, req)
-				return
-			}
-			ctx := context.WithValue(req.Context(), loadersKey{}, NewLoaders(r.Domain))
-			next.ServeHTTP(w, req.WithContext(ctx))
-		})
+// WithLoaders gives every GraphQL operation fresh loaders, whatever carries
+// it: a POST or GET, SSE, or one of the many operations of a websocket
+// connection (loaders and their memoized lists must not outlive one
+// operation, and must be shared by all the fields of one).
+func WithLoaders(r *Resolver) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if r.Domain == nil {
+			return next(ctx)
+		}
+		return next(context.WithValue(ctx, loadersKey{}, NewLoaders(r.Domain)))
 	}
 }
 
-// loaders returns the request's loaders, or fresh ones when the request has
-// none (websocket operations, tests calling resolvers directly).
+// loaders returns the operation's loaders, or fresh ones when it has none
+// (tests calling resolvers directly).
 func (r *Resolver) loaders(ctx context.Context) *Loaders {
 	if l, ok := ctx.Value(loadersKey{}).(*Loaders); ok {
 		return l
