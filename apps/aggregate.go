@@ -170,12 +170,58 @@ type View struct {
 
 // containerIndex is one endpoint's container list, by compose project.
 type containerIndex struct {
-	all       []portainer.Container
-	byProject map[string][]portainer.Container // lower-cased project
+	projects  []projectContainers
+	byProject map[string]int // lower-cased project -> index in projects
+}
+
+// projectContainers are the containers of one compose project.
+type projectContainers struct {
+	name       string // as its label says
+	containers []portainer.Container
+}
+
+// newContainerIndex groups a container list by compose project. Every
+// group is a window of one array: a thousand apps cost two allocations,
+// not a thousand.
+func newContainerIndex(cs []portainer.Container) *containerIndex {
+	x := &containerIndex{byProject: make(map[string]int, len(cs))}
+	group := make([]int, len(cs)) // each container's project, -1 for none
+	counts := make([]int, 0, len(cs))
+	for i := range cs {
+		group[i] = -1
+		name := cs[i].Labels[projectLabel]
+		if name == "" {
+			continue
+		}
+		k := strings.ToLower(name)
+		g, ok := x.byProject[k]
+		if !ok {
+			g = len(x.projects)
+			x.byProject[k] = g
+			x.projects = append(x.projects, projectContainers{name: name})
+			counts = append(counts, 0)
+		}
+		group[i] = g
+		counts[g]++
+	}
+	all := make([]portainer.Container, 0, len(cs))
+	for g, n := range counts {
+		x.projects[g].containers = all[len(all) : len(all) : len(all)+n]
+		all = all[:len(all)+n]
+	}
+	for i, g := range group {
+		if g >= 0 {
+			x.projects[g].containers = append(x.projects[g].containers, cs[i])
+		}
+	}
+	return x
 }
 
 func (x *containerIndex) project(name string) []portainer.Container {
-	return x.byProject[strings.ToLower(name)]
+	if g, ok := x.byProject[strings.ToLower(name)]; ok {
+		return x.projects[g].containers
+	}
+	return nil
 }
 
 // proxyIndex is NPM's proxy-host list by forward host, each by id.
@@ -250,14 +296,7 @@ func (v *View) getContainers(ctx context.Context, endpointID int) (*containerInd
 		if err != nil {
 			return nil, err
 		}
-		x := &containerIndex{all: cs, byProject: map[string][]portainer.Container{}}
-		for _, c := range cs {
-			if p := c.Labels[projectLabel]; p != "" {
-				k := strings.ToLower(p)
-				x.byProject[k] = append(x.byProject[k], c)
-			}
-		}
-		return x, nil
+		return newContainerIndex(cs), nil
 	})
 	if err != nil {
 		return nil, upstreamErr("portainer", err, "list containers of endpoint "+strconv.Itoa(endpointID))
@@ -358,8 +397,8 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 	}
 	// Compose projects with containers but no stack: unmanaged apps.
 	for ep, x := range containers {
-		for _, pcs := range x.byProject {
-			project := pcs[0].Labels[projectLabel]
+		for _, pc := range x.projects {
+			project, pcs := pc.name, pc.containers
 			if byID[strings.ToLower(project)] {
 				continue
 			}
@@ -908,8 +947,10 @@ func (s *Service) repoOwnerName(st *portainer.Stack) (string, string, bool) {
 		return "", "", false
 	}
 	raw := strings.TrimSuffix(strings.TrimRight(st.GitConfig.URL, "/"), ".git")
-	for _, base := range []string{s.giteaBase(), strings.TrimRight(s.cfg.CloneBaseURL, "/")} {
-		if base == "" || !strings.HasPrefix(strings.ToLower(raw), strings.ToLower(base)+"/") {
+	for _, base := range [2]string{s.giteaBase(), strings.TrimRight(s.cfg.CloneBaseURL, "/")} {
+		// raw starts with base + "/", ignoring case (without allocating:
+		// this runs for every app of every listing).
+		if base == "" || len(raw) <= len(base) || raw[len(base)] != '/' || !strings.EqualFold(raw[:len(base)], base) {
 			continue
 		}
 		owner, name, ok := strings.Cut(raw[len(base)+1:], "/")

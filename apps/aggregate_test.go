@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/appmanage/appmanage/datasources/faults"
@@ -320,5 +321,38 @@ func TestMergedEnvFollowsStackEnvChanges(t *testing.T) {
 	setX("2")
 	if got := readX(); got != "2" {
 		t.Fatalf("after the stack's Env changed: EXTRA_X = %q, want 2 (a stale merge)", got)
+	}
+}
+
+func TestContainerIndexGroupsByProject(t *testing.T) {
+	c := func(id, project string) portainer.Container {
+		labels := map[string]string{}
+		if project != "" {
+			labels[projectLabel] = project
+		}
+		return portainer.Container{ID: id, Labels: labels}
+	}
+	x := newContainerIndex([]portainer.Container{
+		c("a1", "Alpha"), c("b1", "beta"), c("n1", ""), c("a2", "alpha"), c("b2", "beta"), c("g1", "gamma"),
+	})
+	ids := func(cs []portainer.Container) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	for name, want := range map[string]string{"alpha": "a1,a2", "ALPHA": "a1,a2", "beta": "b1,b2", "gamma": "g1", "none": ""} {
+		if got := ids(x.project(name)); got != want {
+			t.Errorf("project(%s) = %s, want %s", name, got, want)
+		}
+	}
+	if len(x.projects) != 3 || x.projects[0].name != "Alpha" {
+		t.Errorf("projects = %+v, want alpha (as first labelled), beta, gamma", x.projects)
+	}
+	// Groups share one array: appending to one must not write into the next.
+	grown := append(x.project("alpha"), c("a3", "alpha"))
+	if ids(x.project("beta")) != "b1,b2" || len(grown) != 3 {
+		t.Errorf("appending to alpha changed beta: %s", ids(x.project("beta")))
 	}
 }
