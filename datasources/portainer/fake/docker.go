@@ -341,7 +341,7 @@ func (s *Server) handleInspectContainer(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	cid := r.PathValue("cid")
-	s.lockState()
+	s.mu.Lock()
 	var c *Container
 	for _, x := range s.containers[endpointID] {
 		// Docker accepts the full id, a unique id prefix, or the name.
@@ -481,7 +481,7 @@ func (s *Server) handleListVolumes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.lockState()
+	s.mu.Lock()
 	inUse := s.volumesInUseLocked(endpointID)
 	out := []map[string]any{}
 	for _, v := range s.volumes[endpointID] {

@@ -376,7 +376,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 // Stacks returns copies of every stored stack, stored git passwords
 // included, ordered by id.
 func (s *Server) Stacks() []Stack {
-	s.lockState()
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Stack, 0, len(s.stacks))
 	for _, st := range s.stacks {
@@ -388,7 +388,7 @@ func (s *Server) Stacks() []Stack {
 
 // StackFiles returns the files of a stack's last clone (nil if unknown).
 func (s *Server) StackFiles(id int) map[string]string {
-	s.lockState()
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.stacks[id]
 	if !ok {
@@ -403,7 +403,7 @@ func (s *Server) StackFiles(id int) map[string]string {
 
 // Containers returns copies of the containers of an endpoint, by name.
 func (s *Server) Containers(endpointID int) []Container {
-	s.lockState()
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Container, 0, len(s.containers[endpointID]))
 	for _, c := range s.containers[endpointID] {
@@ -415,7 +415,7 @@ func (s *Server) Containers(endpointID int) []Container {
 
 // Volumes returns copies of the volumes of an endpoint, by name.
 func (s *Server) Volumes(endpointID int) []Volume {
-	s.lockState()
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Volume, 0, len(s.volumes[endpointID]))
 	for _, v := range s.volumes[endpointID] {
