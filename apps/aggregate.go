@@ -229,6 +229,18 @@ type proxyIndex struct {
 	byHost map[string][]proxymanager.ProxyHost // lower-cased forward_host
 }
 
+func newProxyIndex(hs []proxymanager.ProxyHost) *proxyIndex {
+	x := &proxyIndex{byHost: map[string][]proxymanager.ProxyHost{}}
+	for _, h := range hs {
+		k := strings.ToLower(h.ForwardHost)
+		x.byHost[k] = append(x.byHost[k], h)
+	}
+	for _, l := range x.byHost {
+		slices.SortFunc(l, func(a, b proxymanager.ProxyHost) int { return a.ID - b.ID })
+	}
+	return x
+}
+
 // appRecord is what a View knows of one listed app.
 type appRecord struct {
 	AppSummary
@@ -267,15 +279,7 @@ func (v *View) getProxies(ctx context.Context) (*proxyIndex, error) {
 		if err != nil {
 			return nil, err
 		}
-		x := &proxyIndex{byHost: map[string][]proxymanager.ProxyHost{}}
-		for _, h := range hs {
-			k := strings.ToLower(h.ForwardHost)
-			x.byHost[k] = append(x.byHost[k], h)
-		}
-		for _, l := range x.byHost {
-			slices.SortFunc(l, func(a, b proxymanager.ProxyHost) int { return a.ID - b.ID })
-		}
-		return x, nil
+		return derive(&v.s.derived, "proxies", hs, newProxyIndex), nil
 	})
 	if err != nil {
 		return nil, upstreamErr("npm", err, "list proxy hosts")
@@ -296,7 +300,7 @@ func (v *View) getContainers(ctx context.Context, endpointID int) (*containerInd
 		if err != nil {
 			return nil, err
 		}
-		return newContainerIndex(cs), nil
+		return derive(&v.s.derived, "containers:"+strconv.Itoa(endpointID), cs, newContainerIndex), nil
 	})
 	if err != nil {
 		return nil, upstreamErr("portainer", err, "list containers of endpoint "+strconv.Itoa(endpointID))

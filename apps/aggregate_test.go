@@ -356,3 +356,26 @@ func TestContainerIndexGroupsByProject(t *testing.T) {
 		t.Errorf("appending to alpha changed beta: %s", ids(x.project("beta")))
 	}
 }
+
+func TestDeriveRebuildsOnlyForAnotherList(t *testing.T) {
+	var c derivedCache
+	builds := 0
+	build := func(l []int) int { builds++; return len(l) * 10 }
+	a := []int{1, 2, 3}
+	if v := derive(&c, "k", a, build); v != 30 || builds != 1 {
+		t.Fatalf("first: %d, %d builds", v, builds)
+	}
+	if v := derive(&c, "k", a, build); v != 30 || builds != 1 {
+		t.Fatalf("same list: %d, %d builds; want it reused", v, builds)
+	}
+	equal := []int{1, 2, 3} // equal content, another list: built again
+	if v := derive(&c, "k", equal, build); v != 30 || builds != 2 {
+		t.Fatalf("another list: %d builds", builds)
+	}
+	if v := derive(&c, "k", equal[:2], build); v != 20 || builds != 3 {
+		t.Fatalf("a shorter window of the same memory: %d, %d builds", v, builds)
+	}
+	if v := derive(&c, "other", equal[:2], build); v != 20 || builds != 4 {
+		t.Fatalf("another key: %d builds", builds)
+	}
+}

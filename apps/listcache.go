@@ -88,6 +88,47 @@ func cached[T any](ctx context.Context, c *listCache, key string, fetch func(con
 	}
 }
 
+// derivedCache keeps what the read side derives from an upstream list (an
+// endpoint's container index, the proxy index) for as long as the list is
+// the very same slice. The clients hand back the same slice while the
+// upstream's answer is unchanged, so polls of unchanged lists build
+// nothing again, whatever the number of apps.
+type derivedCache struct {
+	mu sync.Mutex
+	m  map[string]derivedEntry
+}
+
+type derivedEntry struct {
+	first any // &list[0]; it keeps the list alive, so no other list can take its memory
+	n     int
+	val   any
+}
+
+// derive returns build(list), or what it returned for this very list
+// before. list and the result are shared: neither may be modified.
+func derive[E, T any](c *derivedCache, key string, list []E, build func([]E) T) T {
+	if len(list) == 0 {
+		return build(list)
+	}
+	first := any(&list[0])
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && e.n == len(list) && e.first == first {
+		if v, ok := e.val.(T); ok {
+			return v
+		}
+	}
+	v := build(list)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]derivedEntry{}
+	}
+	c.m[key] = derivedEntry{first: first, n: len(list), val: v}
+	return v
+}
+
 func (s *Service) cachedStacks(ctx context.Context) ([]portainer.Stack, error) {
 	return cached(ctx, s.lists, "stacks", func(ctx context.Context) ([]portainer.Stack, error) {
 		return s.stacks.ListStacks(ctx, 0)

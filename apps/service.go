@@ -112,6 +112,7 @@ type Service struct {
 	settings SettingsStore // nil: run-time settings are off
 
 	lists   *listCache   // short-TTL upstream lists for the read side
+	derived derivedCache // indexes built from those lists
 	details *detailCache // per-app data that only changes with its key
 
 	claims claims // names an install is checking and submitting

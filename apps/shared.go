@@ -18,9 +18,9 @@ func (s *Service) locateStack(ctx context.Context, appID string) (*portainer.Sta
 	if err != nil {
 		return nil, upstreamErr("portainer", err, "list stacks")
 	}
-	for i := range stacks {
-		if strings.EqualFold(stacks[i].Name, appID) {
-			return &stacks[i], nil
+	for _, st := range stacks {
+		if strings.EqualFold(st.Name, appID) {
+			return &st, nil // a copy: the list is shared
 		}
 	}
 	return nil, apperr.New(apperr.NotFound, "no app %q", appID)

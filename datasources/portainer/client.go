@@ -214,6 +214,8 @@ func (c *Client) SystemStatus(ctx context.Context) (*SystemStatus, error) {
 }
 
 // ListEndpoints returns every environment the caller may see.
+// The list is shared with other callers that got the same answer: do not
+// modify it.
 func (c *Client) ListEndpoints(ctx context.Context) ([]Endpoint, error) {
 	var out []Endpoint
 	_, err := c.do(ctx, upstream.Call{

@@ -26,6 +26,8 @@ func labelFilters(labels []string) (string, bool) {
 }
 
 // ListContainers lists the containers of endpointID matching f.
+// The list is shared with other callers that got the same answer: do not
+// modify it.
 func (c *Client) ListContainers(ctx context.Context, endpointID int, f ContainerFilter) ([]Container, error) {
 	q := url.Values{}
 	if f.All {

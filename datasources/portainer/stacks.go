@@ -65,6 +65,8 @@ func (c *Client) CreateStackFromString(ctx context.Context, endpointID int, req 
 }
 
 // ListStacks returns the stacks of endpointID, or every stack when it is 0.
+// The list is shared with other callers that got the same answer: do not
+// modify it.
 func (c *Client) ListStacks(ctx context.Context, endpointID int) ([]Stack, error) {
 	q := url.Values{}
 	if endpointID > 0 {
@@ -101,10 +103,9 @@ func (c *Client) FindStackByName(ctx context.Context, endpointID int, name strin
 		return nil, err
 	}
 	want := NormalizeStackName(name)
-	for i := range stacks {
-		s := &stacks[i]
+	for _, s := range stacks {
 		if (endpointID == 0 || s.EndpointID == endpointID) && strings.EqualFold(s.Name, want) {
-			return s, nil
+			return &s, nil // a copy: the list is shared
 		}
 	}
 	return nil, fmt.Errorf("portainer: stack %q on endpoint %d: %w", want, endpointID, ErrNotFound)

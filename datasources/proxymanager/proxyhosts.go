@@ -33,6 +33,8 @@ func hostPath(id int) string { return "/nginx/proxy-hosts/" + strconv.Itoa(id) }
 
 // ListProxyHosts returns every proxy host (NPM has no pagination), with its
 // certificate expanded.
+// The list is shared with other callers that got the same answer: do not
+// modify it.
 func (c *Client) ListProxyHosts(ctx context.Context) ([]ProxyHost, error) {
 	var out []ProxyHost
 	_, err := c.do(ctx, upstream.Call{

@@ -24,9 +24,9 @@ const memoMaxKeys = 32
 // reuses that element's value, and only the others are decoded. Reuse is
 // decided by comparing the bytes themselves, so it never returns stale data.
 //
-// What a caller gets is a shallow copy: a slice is its own (callers may
-// reorder, filter or edit its elements), but maps and slices inside the
-// elements are shared between calls and must not be modified.
+// What a caller gets is shared with every caller that got the same answer
+// (an unchanged list is the very same slice each time, which lets callers
+// keep what they derived from it): it must not be modified.
 type DecodeMemo struct {
 	mu      sync.Mutex
 	entries map[string]*memoEntry
@@ -85,7 +85,7 @@ func decodeMemoized(m *DecodeMemo, key string, body []byte, result any) error {
 		prev = nil
 	}
 	if prev != nil && prev.text == string(body) {
-		dst.Set(shallowCopy(prev.val))
+		dst.Set(prev.val)
 		m.put(key, nil, MemoHits{Answers: 1})
 		return nil
 	}
@@ -127,17 +127,6 @@ func decodeMemoized(m *DecodeMemo, key string, body []byte, result any) error {
 		elems[raw] = v
 	}
 	dst.Set(out)
-	m.put(key, &memoEntry{text: text, val: shallowCopy(out), elems: elems}, MemoHits{Elements: reused})
+	m.put(key, &memoEntry{text: text, val: out, elems: elems}, MemoHits{Elements: reused})
 	return nil
-}
-
-// shallowCopy copies a slice's elements into a new slice; other values are
-// copied by assignment already.
-func shallowCopy(v reflect.Value) reflect.Value {
-	if v.Kind() != reflect.Slice || v.IsNil() {
-		return v
-	}
-	out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-	reflect.Copy(out, v)
-	return out
 }
