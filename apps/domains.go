@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
@@ -112,6 +114,9 @@ func (s *Service) AddAppDomains(ctx context.Context, appID string, domains []str
 	if err := domainConflicts(a.hosts, ds, appID, 0); err != nil {
 		return nil, err
 	}
+	if err := s.otherHostConflicts(ctx, ds); err != nil {
+		return nil, err
+	}
 	a.in.Domains = ds
 	return s.submitDomains(ctx, KindDomainsAdd, a.in, ds)
 }
@@ -134,6 +139,9 @@ func (s *Service) UpdateAppProxy(ctx context.Context, appID string, proxyID int,
 		return nil, err
 	}
 	if err := domainConflicts(a.hosts, ds, appID, proxyID); err != nil {
+		return nil, err
+	}
+	if err := s.otherHostConflicts(ctx, ds); err != nil {
 		return nil, err
 	}
 	a.in.ProxyID, a.in.Domains = proxyID, ds
@@ -311,6 +319,29 @@ func domainConflicts(hosts []proxymanager.ProxyHost, domains []string, appID str
 				return apperr.Precondition("domains", "domain %s is already used by proxy host %d%s of this app", d, h.ID, state)
 			}
 			return apperr.Precondition("domains", "domain %s is already used by NPM proxy host %d%s", d, h.ID, state)
+		}
+	}
+	return nil
+}
+
+// otherHostConflicts refuses a domain an NPM redirection or 404 host
+// carries. NPM refuses such a domain for a proxy host too, but only when
+// the proxy is written, after the operation has begun; this says so first.
+func (s *Service) otherHostConflicts(ctx context.Context, domains []string) error {
+	var lists [2][]proxymanager.OtherHost
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { lists[0], err = s.proxies.ListRedirectionHosts(gctx); return err })
+	g.Go(func() (err error) { lists[1], err = s.proxies.ListDeadHosts(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return upstreamErr("npm", err, "list redirection and 404 hosts")
+	}
+	for _, d := range domains {
+		for _, hosts := range lists {
+			for _, h := range hosts {
+				if slices.ContainsFunc(h.DomainNames, func(x string) bool { return strings.EqualFold(x, d) }) {
+					return apperr.Precondition("domains", "domain %s is already used by NPM %s %d", d, h.Kind, h.ID)
+				}
+			}
 		}
 	}
 	return nil
@@ -638,9 +669,9 @@ func nginxErr(ne *proxymanager.NginxError) error {
 	return e
 }
 
-// domainErr turns NPM's duplicate-domain refusal (it also knows
-// redirection and 404 hosts, which preflight cannot list) into
-// PRECONDITION_FAILED naming the domain.
+// domainErr turns NPM's duplicate-domain refusal into PRECONDITION_FAILED
+// naming the domain: preflight checks every kind of host, but another
+// client may take a domain between preflight and the write.
 func domainErr(wrapped, raw error) error {
 	if d, ok := proxymanager.DomainInUse(raw); ok {
 		return apperr.Precondition("domains", "domain %s is already used by another NPM host (proxy, redirection or 404 host)", d)

@@ -581,14 +581,41 @@ func TestDomainConflicts(t *testing.T) {
 		t.Fatalf("%d NPM writes for refused requests", n)
 	}
 
-	// A redirection host is not in the proxy-host list: NPM itself refuses
-	// the write, which changes nothing, and the operation says why.
-	e.NPM.AddRedirectionHost("redir.example.com")
+	// Redirection and 404 hosts are not proxy hosts, but NPM refuses their
+	// domains too: preflight reads them and says so before anything runs.
+	redir := e.NPM.AddRedirectionHost("redir.example.com")
+	dead := e.NPM.AddDeadHost("dead.example.com")
+	for _, c := range []struct {
+		call    func() (*ops.Operation, error)
+		mention string
+	}{
+		{func() (*ops.Operation, error) { return e.Svc.AddAppDomains(ctx, "who1", []string{"redir.example.com"}) },
+			"domain redir.example.com is already used by NPM redirection host " + strconv.Itoa(redir)},
+		{func() (*ops.Operation, error) { return e.Svc.AddAppDomains(ctx, "who1", []string{"DEAD.example.com"}) },
+			"domain dead.example.com is already used by NPM 404 host " + strconv.Itoa(dead)},
+		{func() (*ops.Operation, error) {
+			return e.Svc.UpdateAppProxy(ctx, "who1", own.ID, []string{"a.example.com", "dead.example.com"})
+		}, "404 host " + strconv.Itoa(dead)},
+	} {
+		op, err := c.call()
+		if apperr.CodeOf(err) != apperr.PreconditionFailed || op != nil || !strings.Contains(err.Error(), c.mention) {
+			t.Errorf("got %v, want PRECONDITION_FAILED mentioning %q", err, c.mention)
+		}
+	}
+	if n := writes() - before; n != 0 {
+		t.Fatalf("%d NPM writes for domains of redirection or 404 hosts", n)
+	}
+
+	// Another client may take a domain between preflight and the write:
+	// NPM's refusal rolls the operation back, which changes nothing, and
+	// the operation says why.
+	e.NPM.Faults.Fail(npmfake.RouteUpdate, faults.Fault{Status: 400,
+		Body: `{"error":{"code":400,"message":"race.example.com is already in use"}}`})
 	hostsBefore := e.NPM.Hosts()
-	op, err := e.Svc.AddAppDomains(ctx, "who1", []string{"redir.example.com"})
+	op, err := e.Svc.AddAppDomains(ctx, "who1", []string{"race.example.com"})
 	done := domRun(t, e, op, err)
-	if done.Status != ops.StatusRolledBack || !strings.Contains(done.Error, "redir.example.com is already used") {
-		t.Fatalf("add of a redirection host's domain: %s %q", done.Status, done.Error)
+	if done.Status != ops.StatusRolledBack || !strings.Contains(done.Error, "race.example.com is already used") {
+		t.Fatalf("add of a domain taken meanwhile: %s %q", done.Status, done.Error)
 	}
 	if !domSameHosts(hostsBefore, e.NPM.Hosts(), false) {
 		t.Errorf("hosts changed:\nbefore %+v\nafter  %+v", hostsBefore, e.NPM.Hosts())

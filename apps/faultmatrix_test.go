@@ -76,6 +76,8 @@ var expectedRoutes = map[string][]routeSpec{
 		{"portainer", ptrContainers, 400, false},
 		{"npm", npmfake.RouteLogin, 400, true},
 		{"npm", npmfake.RouteList, 400, false},
+		{"npm", npmfake.RouteRedirections, 400, false},
+		{"npm", npmfake.RouteDeadHosts, 400, false},
 	},
 	phaseInstallRun: {
 		{"gitea", giteafake.RouteOrg, 403, false},

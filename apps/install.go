@@ -397,6 +397,16 @@ func (s *Service) preflight(ctx context.Context, in InstallInput) error {
 		}
 		return nil
 	})
+	if len(in.Domains) > 0 {
+		g.Go(func() error {
+			err := s.otherHostConflicts(gctx, in.Domains)
+			if apperr.CodeOf(err) == apperr.PreconditionFailed {
+				fail(err)
+				return nil
+			}
+			return err
+		})
+	}
 	g.Go(func() error {
 		hosts, err := s.proxies.ListProxyHosts(gctx)
 		if err != nil {

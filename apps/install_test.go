@@ -2,10 +2,13 @@ package apps
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/proxymanager"
+	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
 	"github.com/appmanage/appmanage/library/dotenv"
 	"github.com/appmanage/appmanage/ops"
 )
@@ -161,6 +164,44 @@ func TestBadInputIsRefusedBeforeAnyUpstreamCall(t *testing.T) {
 	}
 	if l := e.leftovers("abc"); len(l) != 0 {
 		t.Fatalf("leftovers after refused installs: %v", l)
+	}
+}
+
+// Preflight refuses a domain any NPM host already carries, a proxy,
+// redirection or 404 host, naming it, before anything is written (users of
+// other tools find this out when the proxy step fails).
+func TestInstallRefusesDomainsOfEveryKindOfNPMHost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	proxy, err := e.Proxies.CreateProxyHost(ctx, proxymanager.ProxyHostRequest{DomainNames: []string{"p.example.com"},
+		ForwardScheme: "http", ForwardHost: "someone", ForwardPort: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redir := e.NPM.AddRedirectionHost("r.example.com")
+	dead := e.NPM.AddDeadHost("d.example.com")
+	tests := []struct{ domain, mention string }{
+		{"P.example.com", "domain p.example.com is already used by NPM proxy host " + strconv.Itoa(proxy.ID)},
+		{"r.example.com", "domain r.example.com is already used by NPM redirection host " + strconv.Itoa(redir)},
+		{"d.example.com", "domain d.example.com is already used by NPM 404 host " + strconv.Itoa(dead)},
+	}
+	for _, tt := range tests {
+		_, err := e.Svc.Install(ctx, InstallRequest{AppName: "whoami", AppID: "taken", Domains: []string{"free.example.com", tt.domain}})
+		ae, ok := apperr.As(err)
+		if !ok || ae.Code != apperr.PreconditionFailed || ae.Field != "domains" || !strings.Contains(err.Error(), tt.mention) {
+			t.Errorf("%s: %v, want PRECONDITION_FAILED on domains: %s", tt.domain, err, tt.mention)
+		}
+	}
+	if l := e.leftovers("taken"); len(l) != 0 {
+		t.Fatalf("leftovers after refused installs: %v", l)
+	}
+	// Without domains the other hosts are not even read.
+	e.NPM.Faults.ResetCalls()
+	if op := e.install(InstallRequest{AppName: "whoami", AppID: "nodomain"}); op.Status != ops.StatusSucceeded {
+		t.Fatalf("install without domains: %s %s", op.Status, op.Error)
+	}
+	if n := e.NPM.CallCount(npmfake.RouteRedirections) + e.NPM.CallCount(npmfake.RouteDeadHosts); n != 0 {
+		t.Errorf("an install without domains listed redirection or 404 hosts (%d calls)", n)
 	}
 }
 

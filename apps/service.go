@@ -56,6 +56,8 @@ type Proxies interface {
 	EnableProxyHost(ctx context.Context, id int) error
 	DisableProxyHost(ctx context.Context, id int) error
 	CheckOnline(ctx context.Context, id int) (*proxymanager.ProxyHost, error)
+	ListRedirectionHosts(ctx context.Context) ([]proxymanager.OtherHost, error)
+	ListDeadHosts(ctx context.Context) ([]proxymanager.OtherHost, error)
 }
 
 // Catalog is the app library.

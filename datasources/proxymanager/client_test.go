@@ -264,6 +264,15 @@ func TestDuplicateDomains(t *testing.T) {
 		})
 		inUse(err, d)
 	}
+	// The client lists them, so a caller can check before it writes.
+	redirections, err := c.ListRedirectionHosts(ctx(t))
+	if err != nil || len(redirections) != 1 || redirections[0].DomainNames[0] != e.dom("r") || redirections[0].Kind != "redirection host" {
+		t.Fatalf("redirection hosts: %+v %v", redirections, err)
+	}
+	dead, err := c.ListDeadHosts(ctx(t))
+	if err != nil || len(dead) != 1 || dead[0].DomainNames[0] != e.dom("d") || dead[0].Kind != "404 host" {
+		t.Fatalf("404 hosts: %+v %v", dead, err)
+	}
 	f.DeleteRedirectionHost(1)
 	e.create(e.dom("r"))
 	if _, ok := proxymanager.DomainInUse(errors.New("x is already in use")); ok {

@@ -53,6 +53,8 @@ func TestContractEveryRoute(t *testing.T) {
 		func() error { return c.DisableProxyHost(ctx(t), h.ID) }, // 400 "already disabled" checked too
 		func() error { return c.EnableProxyHost(ctx(t), h.ID) },
 		func() error { _, err := c.ListCertificates(ctx(t)); return err },
+		func() error { _, err := c.ListRedirectionHosts(ctx(t)); return err },
+		func() error { _, err := c.ListDeadHosts(ctx(t)); return err },
 		func() error { return c.DeleteProxyHost(ctx(t), h.ID) },
 	}
 	for i, s := range steps {

@@ -157,6 +157,30 @@ func nginxError(h *ProxyHost) *NginxError {
 	return e
 }
 
+// ListRedirectionHosts returns every redirection host, disabled ones
+// included (NPM refuses their domains for any other host).
+func (c *Client) ListRedirectionHosts(ctx context.Context) ([]OtherHost, error) {
+	return c.listOtherHosts(ctx, "/nginx/redirection-hosts", "redirection host")
+}
+
+// ListDeadHosts returns every 404 host, disabled ones included (NPM refuses
+// their domains for any other host).
+func (c *Client) ListDeadHosts(ctx context.Context) ([]OtherHost, error) {
+	return c.listOtherHosts(ctx, "/nginx/dead-hosts", "404 host")
+}
+
+func (c *Client) listOtherHosts(ctx context.Context, path, kind string) ([]OtherHost, error) {
+	var out []OtherHost
+	_, err := c.do(ctx, upstream.Call{Method: http.MethodGet, Route: path, Path: path, Result: &out}, true)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Kind = kind
+	}
+	return out, nil
+}
+
 // ListCertificates returns every certificate NPM holds.
 func (c *Client) ListCertificates(ctx context.Context) ([]Certificate, error) {
 	var out []Certificate

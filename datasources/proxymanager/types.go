@@ -45,6 +45,15 @@ type Certificate struct {
 	ExpiresOn   string   `json:"expires_on"`
 }
 
+// OtherHost is a redirection or 404 host. appmanage never writes them, but
+// NPM refuses a domain one of them carries for a proxy host, so preflight
+// reads them too. Only what that check needs is decoded.
+type OtherHost struct {
+	ID          int      `json:"id"`
+	DomainNames []string `json:"domain_names"`
+	Kind        string   `json:"-"` // "redirection host" or "404 host", set by the client
+}
+
 // ProxyHost is an NPM proxy host as NPM returns it.
 type ProxyHost struct {
 	ID                    int          `json:"id"`

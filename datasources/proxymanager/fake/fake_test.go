@@ -354,3 +354,36 @@ func TestHostListIsByteStableAndFollowsChanges(t *testing.T) {
 		t.Fatalf("expanded certificate missing: %s", l)
 	}
 }
+
+// TestRedirectionAndDeadHostLists: the lists NPM serves for the hosts
+// appmanage never writes, in the spec's shape (the contract middleware
+// checks every answer), without deleted ones.
+func TestRedirectionAndDeadHostLists(t *testing.T) {
+	r := newRaw(t, Options{})
+	r.s.AddRedirectionHost("r1.example.com", "r2.example.com")
+	gone := r.s.AddRedirectionHost("gone.example.com")
+	r.s.DeleteRedirectionHost(gone)
+	r.s.AddDeadHost("d.example.com")
+	type host struct {
+		ID              int      `json:"id"`
+		DomainNames     []string `json:"domain_names"`
+		ForwardHTTPCode *int     `json:"forward_http_code"`
+	}
+	var redirections, dead []host
+	if st := r.do("GET", "/api/nginx/redirection-hosts", "", &redirections); st != 200 {
+		t.Fatalf("redirection hosts: %d", st)
+	}
+	if st := r.do("GET", "/api/nginx/dead-hosts", "", &dead); st != 200 {
+		t.Fatalf("dead hosts: %d", st)
+	}
+	if len(redirections) != 1 || redirections[0].ID != 1 || len(redirections[0].DomainNames) != 2 || redirections[0].ForwardHTTPCode == nil {
+		t.Errorf("redirection hosts = %+v, want host 1 with two domains (the deleted one left out)", redirections)
+	}
+	if len(dead) != 1 || dead[0].DomainNames[0] != "d.example.com" || dead[0].ForwardHTTPCode != nil {
+		t.Errorf("dead hosts = %+v", dead)
+	}
+	r.token = ""
+	if st := r.do("GET", "/api/nginx/dead-hosts", "", nil); st == 200 {
+		t.Error("dead hosts listed without a token")
+	}
+}

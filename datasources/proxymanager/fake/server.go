@@ -40,6 +40,8 @@ const (
 	RouteEnable       = "POST /api/nginx/proxy-hosts/{id}/enable"
 	RouteDisable      = "POST /api/nginx/proxy-hosts/{id}/disable"
 	RouteCertificates = "GET /api/nginx/certificates"
+	RouteRedirections = "GET /api/nginx/redirection-hosts"
+	RouteDeadHosts    = "GET /api/nginx/dead-hosts"
 )
 
 // Options configures a Server. Zero values take the defaults.
@@ -97,9 +99,11 @@ type Certificate struct {
 	Meta        map[string]any `json:"meta"`
 }
 
-// otherHost is a redirection or 404 host: only its domains matter here.
+// otherHost is a redirection or 404 host: only its domains matter here
+// (the rest of what the list shows is NPM's defaults).
 type otherHost struct {
 	id      int
+	created string
 	domains []string
 	deleted bool
 }
@@ -182,6 +186,8 @@ func New(opts Options) *Server {
 	in.Handle(mux, RouteEnable, s.authed(s.enable))
 	in.Handle(mux, RouteDisable, s.authed(s.disable))
 	in.Handle(mux, RouteCertificates, s.authed(s.certificates))
+	in.Handle(mux, RouteRedirections, s.authed(s.listOther(func(s *Server) []*otherHost { return s.redirections }, true)))
+	in.Handle(mux, RouteDeadHosts, s.authed(s.listOther(func(s *Server) []*otherHost { return s.dead }, false)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "Not Found - "+strings.TrimPrefix(r.URL.Path, "/api"))
 	})
@@ -265,7 +271,7 @@ func (s *Server) addCertLocked(provider, niceName string, domains []string) int 
 func (s *Server) AddRedirectionHost(domains ...string) int {
 	s.lockState()
 	defer s.mu.Unlock()
-	s.redirections = append(s.redirections, &otherHost{id: len(s.redirections) + 1, domains: slices.Clone(domains)})
+	s.redirections = append(s.redirections, &otherHost{id: len(s.redirections) + 1, created: stamp(s.clockLocked()), domains: slices.Clone(domains)})
 	return len(s.redirections)
 }
 
@@ -273,7 +279,7 @@ func (s *Server) AddRedirectionHost(domains ...string) int {
 func (s *Server) AddDeadHost(domains ...string) int {
 	s.lockState()
 	defer s.mu.Unlock()
-	s.dead = append(s.dead, &otherHost{id: len(s.dead) + 1, domains: slices.Clone(domains)})
+	s.dead = append(s.dead, &otherHost{id: len(s.dead) + 1, created: stamp(s.clockLocked()), domains: slices.Clone(domains)})
 	return len(s.dead)
 }
 
@@ -745,6 +751,34 @@ func (s *Server) toggle(w http.ResponseWriter, r *http.Request, enable bool) {
 		s.configureLocked(h)
 	}
 	writeJSON(w, http.StatusOK, true)
+}
+
+// listOther answers GET /nginx/redirection-hosts or /nginx/dead-hosts:
+// the hosts not deleted, by id, with NPM's defaults for what is not
+// modelled.
+func (s *Server) listOther(hosts func(*Server) []*otherHost, redirection bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := []map[string]any{}
+		for _, h := range hosts(s) {
+			if h.deleted {
+				continue
+			}
+			m := map[string]any{
+				"id": h.id, "created_on": h.created, "modified_on": h.created, "owner_user_id": 1,
+				"domain_names": h.domains, "certificate_id": 0, "ssl_forced": false, "hsts_enabled": false,
+				"hsts_subdomains": false, "http2_support": false, "advanced_config": "", "enabled": true,
+				"meta": map[string]any{"nginx_online": true, "nginx_err": nil},
+			}
+			if redirection {
+				maps.Copy(m, map[string]any{"forward_http_code": 301, "forward_scheme": "auto",
+					"forward_domain_name": "example.org", "preserve_path": true, "block_exploits": false})
+			}
+			out = append(out, m)
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
 }
 
 func (s *Server) certificates(w http.ResponseWriter, r *http.Request) {
