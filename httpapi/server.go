@@ -59,6 +59,9 @@ type Options struct {
 	ComplexityLimit int   // default 2000
 	DepthLimit      int   // default 12
 	BodyLimit       int64 // bytes; default 1 MiB
+	// BodyReadTimeout is how long a client may take to send a request
+	// body; default 30s.
+	BodyReadTimeout time.Duration
 }
 
 // New returns the router.
@@ -72,13 +75,16 @@ func New(o Options) http.Handler {
 	if o.BodyLimit == 0 {
 		o.BodyLimit = 1 << 20
 	}
+	if o.BodyReadTimeout == 0 {
+		o.BodyReadTimeout = 30 * time.Second
+	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
 	m := newHTTPMetrics(o.Registry)
 
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, recoverer(o.Log), m.middleware, requestLog(o.Log))
+	r.Use(middleware.RequestID, recoverer(o.Log), m.middleware, requestLog(o.Log), bodyDeadline(o.BodyReadTimeout))
 
 	gql := newGraphQL(o)
 	var gh http.Handler = http.MaxBytesHandler(gql, o.BodyLimit)
