@@ -381,6 +381,21 @@ func TestAppsQueryUpstreamCallsDoNotGrow(t *testing.T) {
 			t.Errorf("id-only listing with %s apps called %v, want the stack list only", name, got)
 		}
 	}
+	// Where each proxy's port and configuration come from is read once per
+	// app and commit, then a poll costs the lists alone.
+	const sourcesQuery = `{ apps { nodes { id proxies { portSource confSource } } } }`
+	waitTTL()
+	if _, n := aqQuery(t, s, sourcesQuery); n != 200 {
+		t.Fatalf("sources query listed %d apps", n)
+	}
+	waitTTL()
+	sources, _ := aqQuery(t, s, sourcesQuery)
+	want := map[string]int{"portainer GET /stacks": 1, "portainer GET /endpoints": 1,
+		"portainer GET /endpoints/{id}/docker/containers/json": 1, "npm GET /nginx/proxy-hosts": 1}
+	if !maps.Equal(sources, want) {
+		t.Errorf("a poll of proxy sources for 200 apps called %v, want %v", sources, want)
+	}
+
 	// Polls got unchanged lists back: /metrics says they were reused, not
 	// decoded again.
 	for _, up := range []string{"portainer", "npm"} {

@@ -15,6 +15,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
 	"github.com/appmanage/appmanage/library/dotenv"
@@ -907,6 +908,54 @@ func (v *View) Variables(ctx context.Context, refs []AppRef) ([]map[string]any, 
 	}
 	_ = g.Wait()
 	return out, errs
+}
+
+// ProxySources says, for each app, where a new proxy's forward port and
+// extra nginx configuration would come from (App.proxies' portSource and
+// confSource): the labels in the view's container list, then the .env and
+// nginx file of the commit the stack deploys, read once per commit. An app
+// not deployed from its own repository is read live.
+func (v *View) ProxySources(ctx context.Context, refs []AppRef) ([]*ProxySources, []error) {
+	recs, rerr := v.recordsOf(ctx, refs)
+	if rerr != nil {
+		return fill(refs, rerr, func(int) (*ProxySources, error) { return nil, nil })
+	}
+	out := make([]*ProxySources, len(refs))
+	errs := make([]error, len(refs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchLimit)
+	for i, rec := range recs {
+		g.Go(func() error {
+			out[i], errs[i] = v.proxySources(gctx, rec)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out, errs
+}
+
+func (v *View) proxySources(ctx context.Context, rec *appRecord) (*ProxySources, error) {
+	st := rec.stack
+	if st == nil {
+		return nil, apperr.New(apperr.NotFound, "no app %q", rec.ID)
+	}
+	if st.GitConfig == nil || st.GitConfig.ConfigHash == "" || !v.s.ownRepo(st) {
+		return v.s.ProxySources(ctx, st.Name)
+	}
+	x, err := v.getContainers(ctx, st.EndpointID)
+	if err != nil {
+		return nil, err
+	}
+	sha := st.GitConfig.ConfigHash
+	read := func(ctx context.Context, path string) ([]byte, bool, error) {
+		e, err := v.s.repoFile(ctx, fileKey{app: st.Name, sha: sha, path: path})
+		return e.data, !e.missing, err
+	}
+	t, err := resolveTarget(ctx, x.project(st.Name), st.Name, nil, read)
+	if err != nil {
+		return nil, err
+	}
+	return sourcesOf(t), nil
 }
 
 // repoFile reads a file of an app's repository at a commit, through the

@@ -88,7 +88,11 @@ func (s *Service) ProxySources(ctx context.Context, appID string) (*ProxySources
 	if err != nil {
 		return nil, err
 	}
-	return &ProxySources{Scheme: t.Scheme, Port: t.Port, PortSource: t.PortSource, Conf: t.Conf, ConfSource: t.ConfSource}, nil
+	return sourcesOf(t), nil
+}
+
+func sourcesOf(t proxyTarget) *ProxySources {
+	return &ProxySources{Scheme: t.Scheme, Port: t.Port, PortSource: t.PortSource, Conf: t.Conf, ConfSource: t.ConfSource}
 }
 
 // --- requests: synchronous preflight, then one operation --------------------

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -287,6 +288,17 @@ func TestEnableDisableUseTheDedicatedRoutes(t *testing.T) {
 func TestProxySourcesAndSamples(t *testing.T) {
 	e := newEnv(t, withLibrary(domSamples(t)))
 	ctx := context.Background()
+	// sameFromView checks that a listing's batched, per-commit cached
+	// answer (what App.proxies' portSource and confSource show) is the live
+	// one.
+	sameFromView := func(t *testing.T, id string, live *ProxySources) {
+		t.Helper()
+		e.Svc.InvalidateLists()
+		got, errs := e.Svc.NewView().ProxySources(ctx, []AppRef{{ID: id}})
+		if errs[0] != nil || !reflect.DeepEqual(got[0], live) {
+			t.Errorf("view sources of %s = %+v %v, want %+v", id, got[0], errs[0], live)
+		}
+	}
 
 	t.Run("duplicati conf", func(t *testing.T) {
 		domInstall(t, e, InstallRequest{AppName: "duplicati", AppID: "dup1", Settings: []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: "9201"}}})
@@ -311,6 +323,7 @@ func TestProxySourcesAndSamples(t *testing.T) {
 		if src.ConfSource != "src/nginx-proxy.conf" || src.PortSource != ".env W9_HTTP_PORT" || src.Port != 8200 {
 			t.Errorf("sources = %+v", src)
 		}
+		sameFromView(t, "dup1", src)
 		if got := src.ConfSourceOf(hs[0].AdvancedConfig); got != "src/nginx-proxy.conf" {
 			t.Errorf("conf source of the host = %q", got)
 		}
@@ -340,6 +353,7 @@ func TestProxySourcesAndSamples(t *testing.T) {
 		if src.Scheme != "https" || src.PortSource != ".env W9_HTTPS_PORT" || src.ConfSource != "none" {
 			t.Errorf("sources = %+v", src)
 		}
+		sameFromView(t, "kasm1", src)
 		// Removing the last domain falls back to the HTTPS host port.
 		op, err = e.Svc.DeleteAppProxies(ctx, "kasm1")
 		domSucceeded(t, e, op, err)
@@ -359,6 +373,20 @@ func TestProxySourcesAndSamples(t *testing.T) {
 		}
 		if src.Scheme != "https" || src.Port != 8443 || src.PortSource != "label "+httpsPortLabel {
 			t.Errorf("sources = %+v, want https 8443 from the label", src)
+		}
+		sameFromView(t, "dup1", src)
+	})
+	t.Run("read once per commit", func(t *testing.T) {
+		before := e.Gitea.Faults.AllCalls()
+		got, errs := e.Svc.NewView().ProxySources(ctx, []AppRef{{ID: "dup1"}, {ID: "kasm1"}})
+		if errs[0] != nil || errs[1] != nil || got[0].ConfSource != "src/nginx-proxy.conf" || got[1].Scheme != "https" {
+			t.Fatalf("sources = %+v %v", got, errs)
+		}
+		if after := e.Gitea.Faults.AllCalls(); !maps.Equal(before, after) {
+			t.Errorf("a second listing read Gitea again: before %v, after %v", before, after)
+		}
+		if _, errs := e.Svc.NewView().ProxySources(ctx, []AppRef{{ID: "nosuch"}}); apperr.CodeOf(errs[0]) != apperr.NotFound {
+			t.Errorf("unknown app: %v", errs[0])
 		}
 	})
 }

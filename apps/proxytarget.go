@@ -29,13 +29,34 @@ type proxyTarget struct {
 
 // proxyTarget resolves the forward port and scheme (containers' labels,
 // else the repository's .env W9_HTTP_PORT / W9_HTTPS_PORT) and the extra
-// nginx configuration (src/nginx_proxy.conf, else src/nginx-proxy.conf).
+// nginx configuration (src/nginx_proxy.conf, else src/nginx-proxy.conf),
+// reading the app's containers and its repository's main branch now.
 func (s *Service) proxyTarget(ctx context.Context, endpoint int, appID string, app *library.App) (proxyTarget, error) {
-	var t proxyTarget
 	cs, err := s.stacks.ListContainers(ctx, endpoint, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + appID}})
 	if err != nil {
-		return t, upstreamErr("portainer", err, "list the app's containers")
+		return proxyTarget{}, upstreamErr("portainer", err, "list the app's containers")
 	}
+	read := func(ctx context.Context, path string) ([]byte, bool, error) {
+		b, err := s.repos.GetRawFile(ctx, appID, path, "main")
+		if notFound(err) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, upstreamErr("gitea", err, "read "+path)
+		}
+		return b, true, nil
+	}
+	return resolveTarget(ctx, cs, appID, app, read)
+}
+
+// repoReader reads a file of an app's repository; found is false when the
+// file does not exist.
+type repoReader func(ctx context.Context, path string) (data []byte, found bool, err error)
+
+// resolveTarget is proxyTarget from the app's containers and a way to read
+// its repository.
+func resolveTarget(ctx context.Context, cs []portainer.Container, appID string, app *library.App, read repoReader) (proxyTarget, error) {
+	var t proxyTarget
 	ordered := cs
 	if m := mainContainer(cs, appID); m != nil {
 		ordered = append([]portainer.Container{*m}, cs...)
@@ -51,7 +72,7 @@ func (s *Service) proxyTarget(ctx context.Context, endpoint int, appID string, a
 		}
 	}
 	if t.Port == 0 {
-		env, src, err := s.repoEnv(ctx, appID, app)
+		env, src, err := repoEnv(ctx, appID, app, read)
 		if err != nil {
 			return t, err
 		}
@@ -65,13 +86,13 @@ func (s *Service) proxyTarget(ctx context.Context, endpoint int, appID string, a
 		return t, apperr.Precondition("domains", "cannot tell which port of %s to publish: no %s label and no W9_HTTP_PORT or W9_HTTPS_PORT in its .env", appID, httpPortLabel)
 	}
 	for _, p := range []string{"src/nginx_proxy.conf", "src/nginx-proxy.conf"} {
-		b, err := s.repos.GetRawFile(ctx, appID, p, "main")
-		if err == nil {
+		b, found, err := read(ctx, p)
+		if err != nil {
+			return t, err
+		}
+		if found {
 			t.Conf, t.ConfSource = string(b), p
 			break
-		}
-		if !notFound(err) {
-			return t, upstreamErr("gitea", err, "read "+p)
 		}
 	}
 	if t.ConfSource == "" {
@@ -81,18 +102,18 @@ func (s *Service) proxyTarget(ctx context.Context, endpoint int, appID string, a
 }
 
 // repoEnv reads the app's .env from its repository, falling back to the
-// library template for apps whose repository is gone.
-func (s *Service) repoEnv(ctx context.Context, appID string, app *library.App) (*dotenv.File, string, error) {
-	b, err := s.repos.GetRawFile(ctx, appID, ".env", "main")
-	if err == nil {
+// library template for apps whose repository has none.
+func repoEnv(ctx context.Context, appID string, app *library.App, read repoReader) (*dotenv.File, string, error) {
+	b, found, err := read(ctx, ".env")
+	if err != nil {
+		return nil, "", err
+	}
+	if found {
 		f, perr := dotenv.Parse(b)
 		if perr != nil {
 			return nil, "", apperr.Precondition("env", "the repository's .env cannot be read: %v", perr)
 		}
 		return f, ".env", nil
-	}
-	if !notFound(err) {
-		return nil, "", upstreamErr("gitea", err, "read .env")
 	}
 	if app == nil || app.Env == nil {
 		return nil, "", apperr.Precondition("env", "the repository of %s has no .env", appID)

@@ -41,6 +41,7 @@ type Loaders struct {
 	variables     *dataloadgen.Loader[apps.AppRef, map[string]any]
 	repository    *dataloadgen.Loader[apps.AppRef, *apps.RepoLinks]
 	lastOperation *dataloadgen.Loader[apps.AppRef, *ops.Operation]
+	proxySources  *dataloadgen.Loader[apps.AppRef, *apps.ProxySources]
 }
 
 // NewLoaders builds the loaders of one request.
@@ -58,6 +59,7 @@ func NewLoaders(svc *apps.Service) *Loaders {
 		variables:     dataloadgen.NewLoader(v.Variables, opt),
 		repository:    dataloadgen.NewLoader(v.Repositories, opt),
 		lastOperation: dataloadgen.NewLoader(v.LastOperations, opt),
+		proxySources:  dataloadgen.NewLoader(v.ProxySources, opt),
 	}
 }
 
@@ -278,4 +280,13 @@ func (p page) connection(list []apps.AppSummary) *model.AppConnection {
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn
+}
+
+// proxySources reads where a proxy's port and configuration come from, once
+// per app and operation, batched with every other app's.
+func (r *Resolver) proxySources(ctx context.Context, p *model.Proxy) (*apps.ProxySources, error) {
+	if err := apps.ValidateAppID("id", p.ForwardHost); err != nil {
+		return nil, err // a host someone else forwards to something that cannot be an app
+	}
+	return r.loaders(ctx).proxySources.Load(ctx, apps.AppRef{ID: p.ForwardHost})
 }

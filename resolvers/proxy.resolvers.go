@@ -69,7 +69,7 @@ func (r *mutationResolver) SetDefaultDomain(ctx context.Context, id string, doma
 }
 
 func (r *proxyResolver) PortSource(ctx context.Context, obj *model.Proxy) (*string, error) {
-	src, err := r.Domain.ProxySources(ctx, obj.ForwardHost)
+	src, err := r.proxySources(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (r *proxyResolver) PortSource(ctx context.Context, obj *model.Proxy) (*stri
 }
 
 func (r *proxyResolver) ConfSource(ctx context.Context, obj *model.Proxy) (*string, error) {
-	src, err := r.Domain.ProxySources(ctx, obj.ForwardHost)
+	src, err := r.proxySources(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
