@@ -2,7 +2,10 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
+	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -133,5 +136,69 @@ func TestDecodeMemoStaysSmall(t *testing.T) {
 	}
 	if n := len(m.entries); n > memoMaxKeys {
 		t.Fatalf("%d keys kept, want at most %d", n, memoMaxKeys)
+	}
+}
+
+// TestDecodeMemoMatchesPlainDecoding: whatever the answers and however
+// they change between polls (elements edited, added, dropped, reordered,
+// strings full of brackets, quotes and escapes), what the memo hands back
+// equals a plain decode of the same bytes.
+func TestDecodeMemoMatchesPlainDecoding(t *testing.T) {
+	type item struct {
+		ID     int               `json:"id"`
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+		Ports  []int             `json:"ports"`
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	tricky := []string{"plain", `br[ack]{ets}`, `quo"te`, `back\slash`, "uni\u00e9\u2603", `,"x":1}`, "tab\tnew\nline", ""}
+	randItem := func(id int) item {
+		it := item{ID: id, Name: tricky[rng.IntN(len(tricky))], Labels: map[string]string{}}
+		for range rng.IntN(3) {
+			it.Labels[tricky[rng.IntN(len(tricky))]] = tricky[rng.IntN(len(tricky))]
+		}
+		for range rng.IntN(3) {
+			it.Ports = append(it.Ports, rng.IntN(65536))
+		}
+		return it
+	}
+	var m DecodeMemo
+	list := []item{}
+	for poll := range 300 {
+		switch rng.IntN(5) {
+		case 0: // add
+			list = append(list, randItem(poll))
+		case 1: // edit one
+			if len(list) > 0 {
+				list[rng.IntN(len(list))] = randItem(poll)
+			}
+		case 2: // drop one
+			if len(list) > 0 {
+				i := rng.IntN(len(list))
+				list = append(list[:i:i], list[i+1:]...)
+			}
+		case 3: // reorder
+			rng.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+		} // 4: unchanged
+		body, err := json.Marshal(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rng.IntN(4) == 0 { // whitespace an upstream may add
+			body = []byte(strings.ReplaceAll(string(body), `},{`, "},\n  {"))
+		}
+		var want, got []item
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := decodeMemoized(&m, "k", body, &got); err != nil {
+			t.Fatalf("poll %d: %v", poll, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("poll %d: memo gave\n%+v\nplain decoding gave\n%+v", poll, got, want)
+		}
+	}
+	if h := m.Hits(); h.Answers == 0 || h.Elements == 0 {
+		t.Fatalf("the run reused nothing (%+v): it tests nothing", h)
 	}
 }
