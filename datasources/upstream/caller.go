@@ -232,16 +232,14 @@ func (c *Caller) once(ctx context.Context, call Call) (*Response, error) {
 	}
 	raw := resp.RawBody()
 	defer raw.Close()
-	var body []byte
+	buf := new([]byte)
 	if call.Memo != nil {
 		// A polled list: read into a reused buffer, which a memo hit then
 		// leaves as the only copy made.
-		buf := getBuffer()
+		buf = getBuffer()
 		defer putBuffer(buf)
-		body, err = readInto(buf, raw, resp.RawResponse.ContentLength)
-	} else {
-		body, err = readBody(raw, resp.RawResponse.ContentLength)
 	}
+	body, err := readInto(buf, raw, resp.RawResponse.ContentLength)
 	if err != nil {
 		return failed(err)
 	}
@@ -285,19 +283,6 @@ func (c *Caller) observe(call Call, status int, d time.Duration) {
 // maxBody bounds an upstream answer.
 const maxBody = 64 << 20
 
-// readBody reads an answer whole, in one allocation when its length is
-// announced (the polled lists run to megabytes).
-func readBody(r io.Reader, length int64) ([]byte, error) {
-	if length <= 0 || length > maxBody {
-		return io.ReadAll(io.LimitReader(r, maxBody))
-	}
-	// net/http's body reader ends at the announced length and reports a
-	// shorter body as an error.
-	buf := make([]byte, length)
-	n, err := io.ReadFull(r, buf)
-	return buf[:n], err
-}
-
 // buffers holds answer buffers of the polled lists: each poll reads
 // megabytes that, when unchanged, are dropped at once.
 var buffers sync.Pool
@@ -311,7 +296,10 @@ func getBuffer() *[]byte {
 
 func putBuffer(b *[]byte) { buffers.Put(b) }
 
-// readInto reads an answer whole into *buf, growing it when needed.
+// readInto reads an answer whole into *buf, growing it when needed: in one
+// allocation when its length is announced (the polled lists run to
+// megabytes). net/http's body reader ends at the announced length and
+// reports a shorter body as an error.
 func readInto(buf *[]byte, r io.Reader, length int64) ([]byte, error) {
 	b := (*buf)[:0]
 	if length > 0 && length <= maxBody {
