@@ -35,6 +35,21 @@ func (c *Cache[K, V]) at(rev uint64) {
 	}
 }
 
+// Lists keeps, per key (a route and its query), the JSON array last joined
+// for it at one revision.
+type Lists[K comparable] struct{ c Cache[K, *Joined] }
+
+// Join returns the array of parts for key at revision rev, reusing the
+// last one joined when the parts are the same.
+func (l *Lists[K]) Join(rev uint64, key K, parts [][]byte) []byte {
+	j, ok := l.c.Get(rev, key)
+	if !ok {
+		j = &Joined{}
+		l.c.Put(rev, key, j)
+	}
+	return j.Join(parts)
+}
+
 // Joined is a JSON array joined from encoded elements, served again while
 // it is asked for with the very same elements (the same cached slices, not
 // merely equal bytes), so an unchanged list costs no copy.

@@ -41,3 +41,18 @@ func TestJoinedReusesOnlyTheSameParts(t *testing.T) {
 		t.Fatalf("no parts: %s", got)
 	}
 }
+
+func TestListsJoinPerKeyAndRevision(t *testing.T) {
+	a := []byte(`1`)
+	var l Lists[string]
+	first := l.Join(1, "k", [][]byte{a})
+	if again := l.Join(1, "k", [][]byte{a}); &again[0] != &first[0] {
+		t.Fatal("same key, revision and parts joined again")
+	}
+	if other := l.Join(1, "other", [][]byte{a}); &other[0] == &first[0] {
+		t.Fatal("another key shared the array")
+	}
+	if next := l.Join(2, "k", [][]byte{a}); &next[0] == &first[0] || string(next) != "[1]" {
+		t.Fatal("an array of an earlier revision was served")
+	}
+}

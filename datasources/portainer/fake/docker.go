@@ -10,8 +10,6 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-
-	"github.com/appmanage/appmanage/datasources/encache"
 )
 
 // Docker-proxy routes answer in the Docker Engine API's shapes (v1.41+).
@@ -123,13 +121,7 @@ func (s *Server) handleListContainers(w http.ResponseWriter, r *http.Request) {
 		}
 		entries = append(entries, s.summaryLocked(c, now))
 	}
-	key := strconv.Itoa(endpointID) + "?" + r.URL.RawQuery
-	joined, ok := s.containerLists.Get(s.rev, key)
-	if !ok {
-		joined = &encache.Joined{}
-		s.containerLists.Put(s.rev, key, joined)
-	}
-	body := joined.Join(entries)
+	body := s.containerLists.Join(s.rev, strconv.Itoa(endpointID)+"?"+r.URL.RawQuery, entries)
 	s.mu.Unlock()
 	writeRawJSON(w, 200, body)
 }

@@ -94,9 +94,9 @@ type Server struct {
 	// rev counts changes of the state above; the encoded lists below are
 	// valid only at the rev they were made at.
 	rev            uint64
-	encodedStacks  encache.Cache[string, []byte]          // GET /stacks answers by filters
-	encodedSummary encache.Cache[summaryKey, []byte]      // container list entries
-	containerLists encache.Cache[string, *encache.Joined] // container list answers by endpoint and query
+	encodedStacks  encache.Cache[string, []byte]     // GET /stacks answers by filters
+	encodedSummary encache.Cache[summaryKey, []byte] // container list entries
+	containerLists encache.Lists[string]             // container list answers by endpoint and query
 }
 
 // summaryKey names one container list entry: its status text ("Up 5

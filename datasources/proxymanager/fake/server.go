@@ -134,7 +134,7 @@ type Server struct {
 	// entries encoded at one rev.
 	rev          uint64
 	encodedHosts encache.Cache[hostKey, []byte]
-	hostLists    encache.Cache[string, *encache.Joined] // list answers by query
+	hostLists    encache.Lists[string] // list answers by query
 }
 
 type hostKey struct {
@@ -556,12 +556,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		}
 		entries = append(entries, b)
 	}
-	joined, ok := s.hostLists.Get(s.rev, r.URL.RawQuery)
-	if !ok {
-		joined = &encache.Joined{}
-		s.hostLists.Put(s.rev, r.URL.RawQuery, joined)
-	}
-	writeRawJSON(w, http.StatusOK, joined.Join(entries))
+	writeRawJSON(w, http.StatusOK, s.hostLists.Join(s.rev, r.URL.RawQuery, entries))
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
