@@ -225,6 +225,21 @@ func (x *containerIndex) project(name string) []portainer.Container {
 	return nil
 }
 
+// stackIndex is the stack list by lower-cased name: positions in the list,
+// one per endpoint that has a stack of that name. A lookup of many apps
+// that the listing did not record (App.proxies' sources ask by name only)
+// would otherwise scan the whole list once per app.
+type stackIndex map[string][]int
+
+func newStackIndex(stacks []portainer.Stack) stackIndex {
+	x := make(stackIndex, len(stacks))
+	for i := range stacks {
+		k := strings.ToLower(stacks[i].Name)
+		x[k] = append(x[k], i)
+	}
+	return x
+}
+
 // proxyIndex is NPM's proxy-host list by forward host, each by id.
 type proxyIndex struct {
 	byHost map[string][]proxymanager.ProxyHost // lower-cased forward_host
@@ -606,8 +621,8 @@ func (v *View) record(ctx context.Context, ref AppRef) (*appRecord, error) {
 		return nil, err
 	}
 	rec = &appRecord{AppSummary: AppSummary{AppRef: ref}}
-	for i := range stacks {
-		if strings.EqualFold(stacks[i].Name, ref.ID) && (ref.EndpointID == 0 || stacks[i].EndpointID == ref.EndpointID) {
+	for _, i := range derive(&v.s.derived, "stacks", stacks, newStackIndex)[strings.ToLower(ref.ID)] {
+		if ref.EndpointID == 0 || stacks[i].EndpointID == ref.EndpointID {
 			rec.stack = &stacks[i]
 			rec.StackID = stacks[i].ID
 			rec.Official = true

@@ -379,3 +379,16 @@ func TestDeriveRebuildsOnlyForAnotherList(t *testing.T) {
 		t.Fatalf("another key: %d builds", builds)
 	}
 }
+
+func TestStackIndexByNameAcrossEndpoints(t *testing.T) {
+	x := newStackIndex([]portainer.Stack{{Name: "blog", EndpointID: 1}, {Name: "Shop", EndpointID: 1}, {Name: "blog", EndpointID: 2}})
+	if got := x["blog"]; !slices.Equal(got, []int{0, 2}) {
+		t.Errorf("blog = %v, want positions 0 and 2", got)
+	}
+	if got := x["shop"]; !slices.Equal(got, []int{1}) {
+		t.Errorf("shop (lower-cased) = %v", got)
+	}
+	if got := x["none"]; got != nil {
+		t.Errorf("none = %v", got)
+	}
+}
