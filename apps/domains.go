@@ -312,7 +312,7 @@ func urlReplace(env *dotenv.File) bool {
 func domainConflicts(hosts []proxymanager.ProxyHost, domains []string, appID string, exceptID int) error {
 	for _, d := range domains {
 		for _, h := range hosts {
-			if h.ID == exceptID || !slices.ContainsFunc(h.DomainNames, func(x string) bool { return strings.EqualFold(x, d) }) {
+			if h.ID == exceptID || !carriesDomain(h.DomainNames, d) {
 				continue
 			}
 			state := ""
@@ -342,13 +342,19 @@ func (s *Service) otherHostConflicts(ctx context.Context, domains []string) erro
 	for _, d := range domains {
 		for _, hosts := range lists {
 			for _, h := range hosts {
-				if slices.ContainsFunc(h.DomainNames, func(x string) bool { return strings.EqualFold(x, d) }) {
+				if carriesDomain(h.DomainNames, d) {
 					return apperr.Precondition("domains", "domain %s is already used by NPM %s %d", d, h.Kind, h.ID)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// carriesDomain reports whether an NPM host's domains include d (NPM
+// compares them case-insensitively).
+func carriesDomain(names []string, d string) bool {
+	return slices.ContainsFunc(names, func(x string) bool { return strings.EqualFold(x, d) })
 }
 
 func ownProxy(a *domainApp, id int) (*proxymanager.ProxyHost, error) {

@@ -416,11 +416,9 @@ func (s *Service) preflight(ctx context.Context, in InstallInput) error {
 			if strings.EqualFold(h.ForwardHost, in.AppID) {
 				fail(apperr.New(apperr.Conflict, "app id %q is taken: NPM proxy host %d already forwards to it", in.AppID, h.ID))
 			}
-			for _, d := range h.DomainNames {
-				if slices.Contains(in.Domains, strings.ToLower(d)) {
-					fail(apperr.Precondition("domains", "domain %s is already used by NPM proxy host %d", d, h.ID))
-				}
-			}
+		}
+		if err := domainConflicts(hosts, in.Domains, in.AppID, 0); err != nil {
+			fail(err)
 		}
 		return nil
 	})
