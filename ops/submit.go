@@ -169,7 +169,9 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (*Operation, err
 // running one has its context cancelled, its completed steps are undone and
 // it ends CANCELLED (roll-forward workflows stop without undoing). An
 // operation already rolling back is returned as is; a terminal one gives
-// PRECONDITION_FAILED.
+// PRECONDITION_FAILED. A running operation is returned as it stood when the
+// cancel was recorded, before its run is told: the rollback follows, and
+// its events say when it ends.
 func (e *Engine) Cancel(ctx context.Context, id string) (*Operation, error) {
 	signal := false
 	err := e.write(func(ctx context.Context, t *tx) error {
@@ -202,6 +204,9 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*Operation, error) {
 		}
 		return nil, err
 	}
+	// Read before the run is told, so the answer does not depend on how
+	// fast the rollback is.
+	op, err := e.Get(ctx, id)
 	if signal {
 		e.mu.Lock()
 		stop := e.running[id]
@@ -210,7 +215,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*Operation, error) {
 			stop(errCancelled)
 		}
 	}
-	return e.Get(ctx, id)
+	return op, err
 }
 
 // Forget deletes a terminal operation with its steps and events.
