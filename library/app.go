@@ -31,7 +31,7 @@ type Setting struct {
 // caller of a Library and must be treated as read-only: edit a copy of the
 // .env (Env.Clone) and of the files (Files returns copies).
 type App struct {
-	Name        string // folder name = variables.json "name"
+	Name        string // folder name (variables.json "name" should match it; the folder wins)
 	Trademark   string // display name
 	Release     bool
 	ForkURL     string
@@ -44,7 +44,7 @@ type App struct {
 	Summary, Overview, Description, Logo, WebsiteURL string
 	Categories                                       []string
 
-	DefaultVersion string // W9_VERSION
+	DefaultVersion string // W9_VERSION; always one of Versions()
 	HTTPPort       int    // W9_HTTP_PORT: container port, 0 when absent
 	HTTPSPort      int    // W9_HTTPS_PORT: container port, 0 when absent
 	Web            bool   // .env defines W9_URL
@@ -63,27 +63,43 @@ type App struct {
 	catTitles map[string]string // category key -> title, from the catalog
 }
 
-// HasVersion reports whether v is listed in any edition.
+// HasVersion reports whether v is one of Versions: the default version
+// (.env W9_VERSION) or a version listed in any edition.
 func (a *App) HasVersion(v string) bool {
-	for _, e := range a.Editions {
-		if slices.Contains(e.Versions, v) {
-			return true
-		}
+	if v == "" {
+		return false
 	}
-	return false
+	return v == a.DefaultVersion || slices.ContainsFunc(a.Editions, func(e Edition) bool { return slices.Contains(e.Versions, v) })
 }
 
-// Versions returns every listed version, editions in order, without repeats.
+// Versions returns the versions an install may ask for: the default version
+// first (the .env's W9_VERSION, which Websoft9's own installer uses even
+// when variables.json does not list it), then every version the editions
+// list, in order, each once (editions often share "latest").
 func (a *App) Versions() []string {
 	var out []string
+	if a.DefaultVersion != "" {
+		out = append(out, a.DefaultVersion)
+	}
 	for _, e := range a.Editions {
 		for _, v := range e.Versions {
-			if !slices.Contains(out, v) {
+			if v != "" && !slices.Contains(out, v) {
 				out = append(out, v)
 			}
 		}
 	}
 	return out
+}
+
+// EditionOf returns the dist of the first edition listing v, or "" when no
+// edition lists it (a default version only the .env names).
+func (a *App) EditionOf(v string) string {
+	for _, e := range a.Editions {
+		if slices.Contains(e.Versions, v) {
+			return e.Dist
+		}
+	}
+	return ""
 }
 
 // Files returns a copy of every file of the app folder (dotfiles such as

@@ -234,10 +234,10 @@ func TestMalformedFolders(t *testing.T) {
 		{"wrong type in variables.json", "bad", func(m fstest.MapFS, d string) {
 			m[d+"/variables.json"].Data = []byte(`{"name":"bad","release":"yes","edition":[{"dist":"community","version":["1"]}]}`)
 		}, "variables.json"},
-		{"name mismatch", "bad", func(m fstest.MapFS, d string) {
-			m[d+"/variables.json"].Data = []byte(`{"name":"other","edition":[{"dist":"community","version":["1"]}]}`)
-		}, "does not match folder"},
-		{"no versions", "bad", func(m fstest.MapFS, d string) { m[d+"/variables.json"].Data = []byte(`{"name":"bad","edition":[]}`) }, "no versions"},
+		{"no versions", "bad", func(m fstest.MapFS, d string) {
+			m[d+"/variables.json"].Data = []byte(`{"name":"bad","edition":[]}`)
+			m[d+"/.env"].Data = []byte("W9_ID=bad\nW9_HTTP_PORT=8080\n")
+		}, "no versions"},
 		{"missing variables.json", "bad", func(m fstest.MapFS, d string) { delete(m, d+"/variables.json") }, "missing variables.json"},
 		{"missing compose", "bad", func(m fstest.MapFS, d string) { delete(m, d+"/docker-compose.yml") }, "missing docker-compose.yml"},
 		{"unparsable compose", "bad", func(m fstest.MapFS, d string) { m[d+"/docker-compose.yml"].Data = []byte("services: [\n  - {{") }, "docker-compose.yml"},
