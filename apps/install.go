@@ -202,12 +202,7 @@ func (s *Service) validateInstall(req InstallRequest) (InstallInput, *library.Ap
 	if !app.HasVersion(in.Version) {
 		return in, nil, apperr.Invalid("version", "%s has no version %q; listed: %s", app.Name, clip(in.Version), strings.Join(versions(app), ", "))
 	}
-	for _, e := range app.Editions {
-		if slices.Contains(e.Versions, in.Version) {
-			in.Dist = e.Dist
-			break
-		}
-	}
+	in.Dist = app.EditionOf(in.Version)
 	domains, err := NormalizeDomains("domains", req.Domains)
 	if err != nil {
 		return in, nil, err
@@ -265,13 +260,9 @@ func (s *Service) validateInstall(req InstallRequest) (InstallInput, *library.Ap
 	return in, app, nil
 }
 
-func versions(app *library.App) []string {
-	var out []string
-	for _, e := range app.Editions {
-		out = append(out, e.Versions...)
-	}
-	return out
-}
+// versions lists what an install of app may ask for: the default version
+// first, each version once.
+func versions(app *library.App) []string { return app.Versions() }
 
 // refuseActive answers CONFLICT early when the app has an operation in
 // flight (the unique index in ops is what guarantees it under races).

@@ -57,11 +57,10 @@ func mapCatalogApp(a *library.App) model.CatalogApp {
 		Name: a.Name, Trademark: a.Trademark, Summary: ptr(a.Summary), Overview: ptr(a.Overview),
 		Categories: nonNil(a.Categories), Logo: ptr(a.Logo), WebsiteURL: ptr(a.WebsiteURL),
 		DefaultVersion: ptr(a.DefaultVersion), Web: a.Web, HTTPPort: ptr(a.HTTPPort), HTTPSPort: ptr(a.HTTPSPort),
-		Versions: []string{}, Editions: []model.Edition{}, Settings: []model.CatalogSetting{},
+		Versions: nonNil(a.Versions()), Editions: []model.Edition{}, Settings: []model.CatalogSetting{},
 	}
 	for _, e := range a.Editions {
 		m.Editions = append(m.Editions, model.Edition{Dist: e.Dist, Versions: nonNil(e.Versions)})
-		m.Versions = append(m.Versions, e.Versions...)
 	}
 	r := a.Requirements
 	if r.CPU != "" || r.Memory != "" || r.Disk != "" || r.URL != "" {

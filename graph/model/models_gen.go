@@ -40,15 +40,18 @@ type AppFilter struct {
 
 // An app of the library that can be installed.
 type CatalogApp struct {
-	Name           string   `json:"name"`
-	Trademark      string   `json:"trademark"`
-	Summary        *string  `json:"summary,omitempty"`
-	Overview       *string  `json:"overview,omitempty"`
-	Categories     []string `json:"categories"`
-	Logo           *string  `json:"logo,omitempty"`
-	WebsiteURL     *string  `json:"websiteUrl,omitempty"`
-	DefaultVersion *string  `json:"defaultVersion,omitempty"`
-	// Every version listed in variables.json.
+	Name      string  `json:"name"`
+	Trademark string  `json:"trademark"`
+	Summary   *string `json:"summary,omitempty"`
+	Overview  *string `json:"overview,omitempty"`
+	// Category keys from the product catalog (product_<locale>.json): each sub-category, then its parents.
+	Categories []string `json:"categories"`
+	// Logo URL from the product catalog.
+	Logo       *string `json:"logo,omitempty"`
+	WebsiteURL *string `json:"websiteUrl,omitempty"`
+	// The .env's W9_VERSION: what an install without a version gets.
+	DefaultVersion *string `json:"defaultVersion,omitempty"`
+	// The versions an install accepts: the default version first, then those variables.json lists, each once.
 	Versions     []string      `json:"versions"`
 	Editions     []Edition     `json:"editions"`
 	Requirements *Requirements `json:"requirements,omitempty"`
@@ -143,6 +146,7 @@ type InstallAppInput struct {
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
+// An app folder (or catalog file) left out of the library, or loaded with a warning the reason states.
 type LibraryProblem struct {
 	Dir    string `json:"dir"`
 	Reason string `json:"reason"`
