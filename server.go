@@ -63,6 +63,14 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		}
 	}()
 
+	// Everything that can be checked without writing comes first: a bad
+	// library must not leave a database and an admin key behind.
+	library.RouteComposeLogs(log)
+	lib, err := loadLibrary(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+
 	s.db, err = store.Open(ctx, cfg.DBPath(), log)
 	if err != nil {
 		return nil, err
@@ -77,11 +85,6 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		return nil, fmt.Errorf("bootstrap admin key: %w", err)
 	} else if created {
 		log.Warn("no API key existed: generated an admin key; read it from the file and keep it safe", "file", path)
-	}
-
-	lib, err := loadLibrary(cfg, log)
-	if err != nil {
-		return nil, err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -178,25 +181,36 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 	return s, nil
 }
 
+// loadLibrary loads the configured library. The loader logs each problem
+// (and compose-go's warnings) once; this only sums up. A library folder in
+// which no app loads is a configuration mistake (often the repository root
+// or a parent folder instead of the folder of app folders).
 func loadLibrary(cfg *config.Config, log *slog.Logger) (*library.Library, error) {
+	opts := []library.Option{library.WithMaxAppBytes(cfg.LibraryMaxAppSize), library.WithCatalogFile(cfg.CatalogFile)}
 	var lib *library.Library
 	var err error
 	if cfg.LibraryDir != "" {
-		lib, err = library.LoadDir(cfg.LibraryDir, log)
+		lib, err = library.LoadDir(cfg.LibraryDir, log, opts...)
 	} else {
-		lib, err = library.Default(log)
+		lib, err = library.Load(library.DefaultFS(), log, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load library: %w", err)
-	}
-	for _, p := range lib.Problems() {
-		log.Warn("library app skipped", "dir", p.Dir, "reason", p.Reason)
 	}
 	src := cfg.LibraryDir
 	if src == "" {
 		src = "embedded"
 	}
-	log.Info("library loaded", "source", src, "apps", len(lib.List()), "problems", len(lib.Problems()))
+	skipped := 0
+	for _, p := range lib.Problems() {
+		if !p.Loaded {
+			skipped++
+		}
+	}
+	if cfg.LibraryDir != "" && len(lib.List()) == 0 {
+		return nil, fmt.Errorf("load library: no app loads from --library-dir %s (%d folders skipped): give the folder that holds the app folders", cfg.LibraryDir, skipped)
+	}
+	log.Info("library loaded", "source", src, "apps", len(lib.List()), "skipped", skipped, "problems", len(lib.Problems()))
 	return lib, nil
 }
 

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	units "github.com/docker/go-units"
 )
 
 // Upstream names used by --sandbox.
@@ -42,6 +44,10 @@ type Config struct {
 	Workers        int
 	AdminAPIKey    string
 	ShutdownGrace  time.Duration
+
+	// Library loading, beside LibraryDir.
+	CatalogFile       string // product_<locale>.json; "" = look under the library's dist/ folder
+	LibraryMaxAppSize int64  // the bytes an app folder may commit
 
 	Gitea     GiteaConfig
 	Portainer PortainerConfig
@@ -142,7 +148,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 		fs.StringVar(p, name, def, usage)
 		opts = append(opts, option{name, env, usage, secret})
 	}
-	var logLevel, origins string
+	var logLevel, origins, maxAppSize string
 	var workers, endpoint int
 	var grace time.Duration
 	str(&c.Listen, "listen", "APPMANAGE_LISTEN", "127.0.0.1:8080", "address to serve HTTP on", false)
@@ -150,6 +156,8 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	str(&logLevel, "log-level", "APPMANAGE_LOG_LEVEL", "info", "debug, info, warn or error", false)
 	str(&c.LogFormat, "log-format", "APPMANAGE_LOG_FORMAT", "text", "text or json", false)
 	str(&c.LibraryDir, "library-dir", "APPMANAGE_LIBRARY_DIR", "", "app library folder to use instead of the embedded one", false)
+	str(&c.CatalogFile, "catalog-file", "APPMANAGE_CATALOG_FILE", "", "product catalog (product_<locale>.json) for categories and logos; default: the one under the library's dist/ folder", false)
+	str(&maxAppSize, "library-max-app-size", "APPMANAGE_LIBRARY_MAX_APP_SIZE", "64MiB", "most an app folder of the library may commit (e.g. 64MiB, 200MB)", false)
 	fs.Var(sandboxValue{&c.Sandbox}, "sandbox", "fake upstreams in-process: bare for all, or a list such as portainer,npm")
 	opts = append(opts, option{"sandbox", "APPMANAGE_SANDBOX", "fake upstreams in-process: bare (or true) for all, or a list such as portainer,npm; the default when no upstream is configured", false})
 	str(&origins, "allowed-origins", "APPMANAGE_ALLOWED_ORIGINS", "", "extra websocket origins (comma-separated host patterns) besides the server's own", false)
@@ -212,6 +220,11 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
+	n, err := units.RAMInBytes(strings.TrimSpace(maxAppSize))
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("--library-max-app-size %q: want a size such as 64MiB", maxAppSize)
+	}
+	c.LibraryMaxAppSize = n
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, o)

@@ -124,3 +124,41 @@ func TestHelpDocumentsEveryFlagAndEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestLibraryOptions(t *testing.T) {
+	c, err := Parse(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LibraryMaxAppSize != 64<<20 || c.CatalogFile != "" {
+		t.Fatalf("defaults: max %d catalog %q", c.LibraryMaxAppSize, c.CatalogFile)
+	}
+	tests := []struct {
+		args []string
+		env  map[string]string
+		max  int64
+	}{
+		{[]string{"--library-max-app-size", "200MiB"}, nil, 200 << 20},
+		{[]string{"--library-max-app-size=1g"}, nil, 1 << 30},
+		{nil, map[string]string{"APPMANAGE_LIBRARY_MAX_APP_SIZE": "32MB"}, 32 << 20},
+		{[]string{"--library-max-app-size", "100MiB"}, map[string]string{"APPMANAGE_LIBRARY_MAX_APP_SIZE": "32MB"}, 100 << 20},
+	}
+	for _, tc := range tests {
+		c, err := Parse(tc.args, env(tc.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.args, tc.env, err)
+		}
+		if c.LibraryMaxAppSize != tc.max {
+			t.Errorf("%v %v: max = %d, want %d", tc.args, tc.env, c.LibraryMaxAppSize, tc.max)
+		}
+	}
+	for _, bad := range []string{"huge", "0", "-5MiB", ""} {
+		if _, err := Parse([]string{"--library-max-app-size", bad}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--library-max-app-size") {
+			t.Errorf("%q: err = %v", bad, err)
+		}
+	}
+	c, err = Parse(nil, env(map[string]string{"APPMANAGE_CATALOG_FILE": "/lib/dist/product_en.json"}), io.Discard)
+	if err != nil || c.CatalogFile != "/lib/dist/product_en.json" {
+		t.Fatalf("catalog file from env: %v %q", err, c.CatalogFile)
+	}
+}
