@@ -52,9 +52,9 @@ type server struct {
 	auth    *auth.Service
 }
 
-// newServer opens the database, starts the sandbox fakes when asked,
-// builds the clients, the domain and the HTTP handler, and resumes
-// operations a previous process left unfinished.
+// newServer loads the library, starts the sandbox fakes when asked, builds
+// the clients, then opens the database, builds the domain and the HTTP
+// handler, and resumes operations a previous process left unfinished.
 func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *server, err error) {
 	s := &server{cfg: cfg, log: log}
 	defer func() {
@@ -63,28 +63,13 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		}
 	}()
 
-	// Everything that can be checked without writing comes first: a bad
-	// library must not leave a database and an admin key behind.
+	// Everything that can be checked without writing comes first (the
+	// library, the clients' configuration): a bad one must not leave a
+	// database and an admin key behind.
 	library.RouteComposeLogs(log)
 	lib, err := loadLibrary(cfg, log)
 	if err != nil {
 		return nil, err
-	}
-
-	s.db, err = store.Open(ctx, cfg.DBPath(), log)
-	if err != nil {
-		return nil, err
-	}
-	s.auth = auth.NewService(s.db, log)
-	if cfg.AdminAPIKey != "" {
-		if err := s.auth.SeedAdmin(ctx, cfg.AdminAPIKey); err != nil {
-			return nil, fmt.Errorf("seed APPMANAGE_ADMIN_API_KEY: %w", err)
-		}
-	}
-	if path, created, err := s.auth.Bootstrap(ctx, cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("bootstrap admin key: %w", err)
-	} else if created {
-		log.Warn("no API key existed: generated an admin key; read it from the file and keep it safe", "file", path)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -115,6 +100,23 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		Password: cfg.NPM.Password, Logger: log, Observer: observe})
 	if err != nil {
 		return nil, fmt.Errorf("npm client: %w", err)
+	}
+
+	// Only now is the data dir written.
+	s.db, err = store.Open(ctx, cfg.DBPath(), log)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth.NewService(s.db, log)
+	if cfg.AdminAPIKey != "" {
+		if err := s.auth.SeedAdmin(ctx, cfg.AdminAPIKey); err != nil {
+			return nil, fmt.Errorf("seed APPMANAGE_ADMIN_API_KEY: %w", err)
+		}
+	}
+	if path, created, err := s.auth.Bootstrap(ctx, cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("bootstrap admin key: %w", err)
+	} else if created {
+		log.Warn("no API key existed: generated an admin key; read it from the file and keep it safe", "file", path)
 	}
 
 	registerListReuse(reg, map[string]func() upstream.MemoHits{"portainer": pc.MemoHits, "npm": nc.MemoHits})

@@ -118,7 +118,7 @@ func TestHelpDocumentsEveryFlagAndEnv(t *testing.T) {
 	}
 	help := sb.String()
 	for _, want := range []string{"--listen", "APPMANAGE_LISTEN", "--data-dir", "--sandbox", "APPMANAGE_SANDBOX", "--library-dir",
-		"APPMANAGE_LIBRARY_DIR", "--gitea-clone-url", "APPMANAGE_PORTAINER_API_KEY", "APPMANAGE_NPM_PASSWORD", "APPMANAGE_ADMIN_API_KEY"} {
+		"APPMANAGE_LIBRARY_DIR", "--catalog-file", "APPMANAGE_CATALOG_FILE", "--library-max-app-size", "APPMANAGE_LIBRARY_MAX_APP_SIZE", "--gitea-clone-url", "APPMANAGE_PORTAINER_API_KEY", "APPMANAGE_NPM_PASSWORD", "APPMANAGE_ADMIN_API_KEY"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %s", want)
 		}

@@ -243,7 +243,7 @@ func load(fsys fs.FS, log *slog.Logger, o options, cat *catalogSource) (*Library
 // problem records a folder or file left out; it is logged here, once.
 func (l *Library) problem(log *slog.Logger, dir string, err error) {
 	l.problems = append(l.problems, Problem{Dir: dir, Reason: err.Error()})
-	log.Warn("library: app folder skipped", "dir", dir, "reason", err.Error())
+	log.Warn("library: left out", "dir", dir, "reason", err.Error())
 }
 
 // loadRootCatalog reads catalog.json and product_*.json at the root, in that
