@@ -190,7 +190,7 @@ func load(fsys fs.FS, log *slog.Logger, o options, cat *catalogSource) (*Library
 
 	catalog := l.loadRootCatalog(fsys, entries, log)
 	if cat != nil {
-		log.Info("library: product catalog", "file", cat.file, "products", len(cat.products), "categories file", cat.treeFile)
+		log.Info("library: product catalog", "file", cat.file, "products", len(cat.products), "categories_file", cat.treeFile)
 		// An explicit catalog file wins over root files, root files over
 		// the one found under dist/; each fills what the other lacks.
 		for k, p := range catalog {
