@@ -209,7 +209,7 @@ func load(fsys fs.FS, log *slog.Logger, o options, cat *catalogSource) (*Library
 			continue
 		}
 		name := e.Name()
-		app, warns, err := loadApp(fsys, name, catalog[name], o)
+		app, warns, err := loadApp(fsys, name, catalog, o)
 		if err != nil {
 			l.problem(log, name, err)
 			continue
@@ -433,7 +433,7 @@ type loadWarnings struct {
 	compose  []string
 }
 
-func loadApp(fsys fs.FS, name string, catalog *product, o options) (app *App, warns loadWarnings, err error) {
+func loadApp(fsys fs.FS, name string, products map[string]*product, o options) (app *App, warns loadWarnings, err error) {
 	// A parser panic on a hostile or broken folder must cost that folder, not
 	// the process.
 	defer func() {
@@ -506,6 +506,12 @@ func loadApp(fsys fs.FS, name string, catalog *product, o options) (app *App, wa
 		}
 	}
 
+	// The catalog is keyed by folder too; a product under the
+	// variables.json name will do when none has the folder's.
+	catalog := products[name]
+	if catalog == nil {
+		catalog = products[strings.TrimSpace(v.Name)]
+	}
 	if b, ok := files[appCatalog]; ok {
 		p, err := parseAppCatalog(name, b)
 		if err != nil {

@@ -70,6 +70,23 @@ func TestNameKeyedByFolder(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("catalog entry under the variables.json name", func(t *testing.T) {
+		fsys := goodApp("folder")
+		fsys["folder/variables.json"].Data = []byte(`{"name":"vname","edition":[{"dist":"community","version":["1.0"]}]}`)
+		fsys["product_en.json"] = &fstest.MapFile{Data: []byte(`[{"key":"vname","logo":"https://example.com/v.png"}]`)}
+		lib, err := Load(fsys, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, ok := lib.Get("folder")
+		if !ok {
+			t.Fatalf("not loaded: %+v", lib.Problems())
+		}
+		if a.Logo != "https://example.com/v.png" {
+			t.Errorf("logo %q", a.Logo)
+		}
+	})
 }
 
 // A template that leaves W9_ID empty (the install fills it in) and
