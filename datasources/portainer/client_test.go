@@ -83,7 +83,7 @@ func TestStringStackLifecycle(t *testing.T) {
 	ctx := ctxT(t)
 	name := suite.Prefix(t)
 	tgt.Cleanup(t, c, name)
-	compose := "services:\n  app:\n    image: busybox:1.36\n    command: [\"sleep\", \"infinity\"]\n    environment:\n      MODE: ${MODE}\n"
+	compose := "services:\n  app:\n    image: " + tgt.Image(t) + "\n    command: [\"sleep\", \"infinity\"]\n    environment:\n      MODE: ${MODE}\n"
 
 	// A name Portainer must normalize: upper case and a dot.
 	given := strings.ToUpper(name) + "."
