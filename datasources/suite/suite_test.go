@@ -110,6 +110,7 @@ func TestRealSkipsName(t *testing.T) {
 	t.Setenv(EnvPortainerURL, "http://portainer.invalid:9000")
 	t.Setenv(EnvPortainerAPIKey, "ptr_x")
 	t.Setenv(EnvPortainerUser, "")
+	t.Setenv(EnvPortainerPassword, "")
 	t.Setenv(EnvImage, "")
 	t.Setenv(EnvNPMURL, "")
 	if !skipOf(t, func(t *testing.T) { NPM(t) }) {
