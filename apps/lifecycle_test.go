@@ -322,3 +322,33 @@ func TestLifecycleRefusalCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestLifecycleDeployErrorSaidOnce: a redeploy that compose cannot do (the
+// new port is taken) fails its step with Portainer's compose output said
+// once, the daemon's line first.
+func TestLifecycleDeployErrorSaidOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if op := e.install(InstallRequest{AppName: "whoami", AppID: "porty", Settings: []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: "9143"}}}); op.Status != ops.StatusSucceeded {
+		t.Fatal(op.Error)
+	}
+	if _, err := e.Portainer.AddStack(1, "squat", "services:\n  web:\n    image: nginx:1.27\n    ports: [\"9144:80\"]\n"); err != nil {
+		t.Fatal(err)
+	}
+	op, err := e.Svc.UpdateAppEnv(ctx, "porty", []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: "9144"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := e.wait(op)
+	msg := done.Error
+	t.Log(msg)
+	if done.Status == ops.StatusSucceeded || !strings.Contains(msg, "HTTP 500: failed to deploy a stack: Error response from daemon: driver failed programming external connectivity on endpoint porty") ||
+		!strings.Contains(msg, "Bind for 0.0.0.0:9144 failed: port is already allocated (compose output: Container porty Creating; Container porty Created; Container porty Starting)") {
+		t.Fatalf("update-env: %s %q", done.Status, msg)
+	}
+	for _, s := range []string{"port is already allocated", "deploy a stack"} {
+		if n := strings.Count(strings.ToLower(msg), s); n != 1 {
+			t.Errorf("%q appears %d times in %q", s, n, msg)
+		}
+	}
+}
