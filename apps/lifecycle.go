@@ -9,6 +9,7 @@ import (
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/datasources/upstream"
 	"github.com/appmanage/appmanage/ops"
 )
 
@@ -246,6 +247,9 @@ func (s *Service) stepStart(ctx context.Context, r *ops.Run) error {
 		if _, err := s.stacks.StartStack(ctx, st.ID, st.EndpointID); err != nil {
 			// The start may have happened although the answer was lost.
 			if again, gerr := s.stacks.GetStack(ctx, st.ID); gerr != nil || !again.Active() {
+				if perr := startRefused(st, err); perr != nil {
+					return perr
+				}
 				return retryIfTransient(upstreamErr("portainer", err, "start stack"))
 			}
 		}
@@ -266,11 +270,56 @@ func (s *Service) stepStop(ctx context.Context, r *ops.Run) error {
 	}
 	if _, err := s.stacks.StopStack(ctx, st.ID, st.EndpointID); err != nil {
 		if again, gerr := s.stacks.GetStack(ctx, st.ID); gerr != nil || again.Active() {
+			if perr := stopRefused(st, err); perr != nil {
+				return perr
+			}
 			return retryIfTransient(upstreamErr("portainer", err, "stop stack"))
 		}
 	}
 	r.Logf("stopped stack %s (id %d)", st.Name, st.ID)
 	return nil
+}
+
+// startRefused maps Portainer's refusals of a stack start to
+// PRECONDITION_FAILED (nil for any other error). Portainer checks the name
+// before the status (stack_start.go, 2.19-2.23): containers labelled with
+// the project, running or not, or another stack of that name, answer 409
+// "A stack with the name '<n>' is already running"; a stack its database
+// holds as active answers 400 "Stack is already active" (2.3x: 409 for
+// both, and for a deploy in progress).
+func startRefused(st *portainer.Stack, err error) error {
+	switch upstream.StatusOf(err) {
+	case 409:
+		return refused(err,
+			"app %s is already running: containers of project %s exist on endpoint %d (remove them first)", st.Name, st.Name, st.EndpointID)
+	case 400:
+		if strings.Contains(err.Error(), "already active") {
+			return refused(err, "app %s is already running", st.Name)
+		}
+	}
+	return nil
+}
+
+// stopRefused is startRefused for a stop: 400 "Stack is already inactive",
+// or a 409 (2.3x: "Stack deployment is in progress").
+func stopRefused(st *portainer.Stack, err error) error {
+	switch upstream.StatusOf(err) {
+	case 409:
+		return refused(err, "app %s cannot be stopped now", st.Name)
+	case 400:
+		if strings.Contains(err.Error(), "already inactive") {
+			return refused(err, "app %s is already stopped", st.Name)
+		}
+	}
+	return nil
+}
+
+// refused is a PRECONDITION_FAILED on the app id that keeps Portainer's
+// answer as its cause.
+func refused(err error, format string, args ...any) error {
+	e := apperr.Wrap(apperr.PreconditionFailed, err, format, args...)
+	e.Field, e.Upstream = "id", "portainer"
+	return e
 }
 
 // gitCreds are the credentials re-sent to Portainer: ours when we hold

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/portainer"
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
+	"github.com/appmanage/appmanage/datasources/upstream"
 	"github.com/appmanage/appmanage/ops"
 )
 
@@ -255,4 +257,98 @@ func TestLifecycleErrors(t *testing.T) {
 	lcDone(t, e)(e.Svc.StartApp(ctx, "handmade", ""))
 	_, err = e.Svc.StartApp(ctx, "Not An Id!", "")
 	lcCode(t, "bad id", err, apperr.NotFound)
+}
+
+// TestLifecycleStartRefusedByPortainer: a stopped app whose project still
+// has a container (left behind, or made by hand) passes the preflight, and
+// Portainer refuses the start with 409 "already running" (it checks the
+// name before the status): the step fails with that reason, not as an
+// upstream fault.
+func TestLifecycleStartRefusedByPortainer(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.Portainer.AddStack(1, "handmade", manualCompose); err != nil {
+		t.Fatal(err)
+	}
+	lcDone(t, e)(e.Svc.StopApp(ctx, "handmade", ""))
+	if _, err := e.Portainer.AddContainers(1, "handmade", portainerfake.Container{
+		Name: "handmade-web-1", State: "exited", Labels: map[string]string{"com.docker.compose.service": "web"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	op, err := e.Svc.StartApp(ctx, "handmade", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := e.wait(op)
+	want := "start: id: app handmade is already running: containers of project handmade exist on endpoint 1"
+	if done.Status != ops.StatusRolledBack || !strings.HasPrefix(done.Error, want) ||
+		!strings.Contains(done.Error, "HTTP 409: A stack with the name 'handmade' is already running") {
+		t.Fatalf("start: %s %q, want ROLLED_BACK (nothing to undo) with %q and Portainer's 409", done.Status, done.Error, want)
+	}
+	if n := strings.Count(done.Error, "is already running"); n != 2 {
+		t.Errorf("error %q: want our sentence and Portainer's once each", done.Error)
+	}
+}
+
+func TestLifecycleRefusalCodes(t *testing.T) {
+	st := &portainer.Stack{ID: 3, Name: "app", EndpointID: 1}
+	apiErr := func(status int, msg string) error {
+		return &upstream.APIError{Upstream: "portainer", Method: "POST", Path: "/stacks/3/x", Status: status, Message: msg}
+	}
+	for _, tc := range []struct {
+		name string
+		got  error
+		want apperr.Code // "" means not a refusal
+	}{
+		{"start 409", startRefused(st, apiErr(409, "A stack with the name 'app' is already running")), apperr.PreconditionFailed},
+		{"start 409 (2.3x)", startRefused(st, apiErr(409, "Unable to start stack: Stack is already active")), apperr.PreconditionFailed},
+		{"start 400 active", startRefused(st, apiErr(400, "Stack is already active")), apperr.PreconditionFailed},
+		{"start 400 other", startRefused(st, apiErr(400, "Invalid query parameter: endpointId")), ""},
+		{"start 500", startRefused(st, apiErr(500, "Unable to start stack")), ""},
+		{"stop 400 inactive", stopRefused(st, apiErr(400, "Stack is already inactive")), apperr.PreconditionFailed},
+		{"stop 409 (2.3x)", stopRefused(st, apiErr(409, "Stack deployment is in progress")), apperr.PreconditionFailed},
+		{"stop 404", stopRefused(st, apiErr(404, "Unable to find a stack")), ""},
+	} {
+		switch {
+		case tc.want == "" && tc.got != nil:
+			t.Errorf("%s: %v, want no refusal", tc.name, tc.got)
+		case tc.want != "" && apperr.CodeOf(tc.got) != tc.want:
+			t.Errorf("%s: %v, want %s", tc.name, tc.got, tc.want)
+		case tc.want != "":
+			if ae, _ := apperr.As(tc.got); ae.Field != "id" || ae.Upstream != "portainer" {
+				t.Errorf("%s: field %q upstream %q", tc.name, ae.Field, ae.Upstream)
+			}
+		}
+	}
+}
+
+// TestLifecycleDeployErrorSaidOnce: a redeploy that compose cannot do (the
+// new port is taken) fails its step with Portainer's compose output said
+// once, the daemon's line first.
+func TestLifecycleDeployErrorSaidOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if op := e.install(InstallRequest{AppName: "whoami", AppID: "porty", Settings: []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: "9143"}}}); op.Status != ops.StatusSucceeded {
+		t.Fatal(op.Error)
+	}
+	if _, err := e.Portainer.AddStack(1, "squat", "services:\n  web:\n    image: nginx:1.27\n    ports: [\"9144:80\"]\n"); err != nil {
+		t.Fatal(err)
+	}
+	op, err := e.Svc.UpdateAppEnv(ctx, "porty", []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: "9144"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := e.wait(op)
+	msg := done.Error
+	t.Log(msg)
+	if done.Status == ops.StatusSucceeded || !strings.Contains(msg, "HTTP 500: failed to deploy a stack: Error response from daemon: driver failed programming external connectivity on endpoint porty") ||
+		!strings.Contains(msg, "Bind for 0.0.0.0:9144 failed: port is already allocated (compose output: Container porty Creating; Container porty Created; Container porty Starting)") {
+		t.Fatalf("update-env: %s %q", done.Status, msg)
+	}
+	for _, s := range []string{"port is already allocated", "deploy a stack"} {
+		if n := strings.Count(strings.ToLower(msg), s); n != 1 {
+			t.Errorf("%q appears %d times in %q", s, n, msg)
+		}
+	}
 }

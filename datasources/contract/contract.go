@@ -44,9 +44,12 @@ type Validator struct {
 	strictSt  bool
 	noAuth    bool
 	noStrict  bool
+	tolerate  bool                // ToleratedExtraFields
+	need      map[string][]string // Need: component schema -> properties
 
 	mu      sync.Mutex
 	checked map[string]int
+	extra   map[string]bool // "METHOD /template: $.path[]"
 }
 
 type route struct {
@@ -89,6 +92,29 @@ func SkipAuthCheck() Option { return func(v *Validator) { v.noAuth = true } }
 // required properties are still validated).
 func SkipUnknownFields() Option { return func(v *Validator) { v.noStrict = true } }
 
+// ToleratedExtraFields is the real-server mode: a key the spec does not
+// declare in an answer is normal there (a newer or older server adds
+// fields), so it is recorded (ExtraFields) instead of failing. A key that is
+// a declared, absent property spelt another way (fullName for full_name)
+// still fails as a rename, and so do missing required properties and wrong
+// types. Our own request bodies stay strict. Against the fakes leave this
+// off: they must never send a field the spec lacks.
+func ToleratedExtraFields() Option { return func(v *Validator) { v.tolerate = true } }
+
+// Need makes properties of a spec definition (its name under
+// "definitions", e.g. "Repository") required: the fields our client reads.
+// An answer without one fails, which is how a rename to an unrelated name
+// (login to username) shows up in ToleratedExtraFields mode. Unknown
+// definitions or properties make LoadSwagger2 fail.
+func Need(definition string, props ...string) Option {
+	return func(v *Validator) {
+		if v.need == nil {
+			v.need = map[string][]string{}
+		}
+		v.need[definition] = append(v.need[definition], props...)
+	}
+}
+
 // LoadSwagger2 loads a Swagger 2.0 file (JSON or YAML) and serves requests
 // under basePath ("/api/v1" for Gitea, "/api" for Portainer); the spec's own
 // basePath is ignored.
@@ -130,11 +156,43 @@ func LoadSwagger2(path string, basePath string, opts ...Option) (*Validator, err
 	for _, o := range opts {
 		o(v)
 	}
+	if err := v.applyNeed(); err != nil {
+		return nil, err
+	}
 	makeNullable(doc)
 	if err := v.buildRoutes(); err != nil {
 		return nil, err
 	}
 	return v, nil
+}
+
+func (v *Validator) applyNeed() error {
+	for _, def := range sortedKeys(v.need) {
+		ref := v.doc.Components.Schemas[def]
+		if ref == nil || ref.Value == nil {
+			return fmt.Errorf("contract: Need: no definition %q in the spec", def)
+		}
+		for _, p := range v.need[def] {
+			if _, ok := ref.Value.Properties[p]; !ok {
+				return fmt.Errorf("contract: Need: definition %q has no property %q", def, p)
+			}
+			if !slices.Contains(ref.Value.Required, p) {
+				ref.Value.Required = append(ref.Value.Required, p)
+			}
+		}
+	}
+	return nil
+}
+
+var indexRe = regexp.MustCompile(`\[[0-9]+\]`)
+
+// ExtraFields returns the answer fields the spec lacks that were seen in
+// ToleratedExtraFields mode, one per route and path, array indices folded:
+// "GET /repos/{owner}/{repo}: $.owner.username", sorted.
+func (v *Validator) ExtraFields() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return sortedKeys(v.extra)
 }
 
 // SpecPath returns the path of shared/specs/<rel>: ../shared/specs relative to
@@ -358,8 +416,21 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, status int, respHea
 	}
 	if !v.noStrict && !ropts.ExcludeResponseBody && len(bytes.TrimSpace(respBody)) > 0 {
 		if s := responseSchema(rt.r.Operation, status); s != nil {
-			if err := unknownKeys(s, respBody); err != nil {
-				errs = append(errs, fmt.Errorf("response %d body: %w", status, err))
+			var bad []error
+			for _, f := range findUnknown(s, respBody) {
+				if v.tolerate && f.renamed == "" {
+					v.mu.Lock()
+					if v.extra == nil {
+						v.extra = map[string]bool{}
+					}
+					v.extra[rt.key+": "+indexRe.ReplaceAllString(f.path, "[]")] = true
+					v.mu.Unlock()
+					continue
+				}
+				bad = append(bad, f.err())
+			}
+			if len(bad) > 0 {
+				errs = append(errs, fmt.Errorf("response %d body: %w", status, errors.Join(bad...)))
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -222,5 +223,78 @@ func TestMiddlewareSkipsAbandonedRequests(t *testing.T) {
 	srv.Close() // waits for the handler
 	if len(reported) != 0 {
 		t.Fatalf("abandoned request reported as a violation: %v", reported)
+	}
+}
+
+// TestToleratedExtraFields is the real-server mode: fields the spec lacks
+// are listed, not failed; renamed, retyped and missing required ones fail.
+// The default (fakes) stays strict on the same answers.
+func TestToleratedExtraFields(t *testing.T) {
+	real := giteaValidator(t, ToleratedExtraFields(), Need("User", "login"), Need("Repository", "full_name", "clone_url"))
+	strict := giteaValidator(t, Need("User", "login"))
+	// Gitea 1.25 sends username beside login in every user object.
+	withUsername := strings.Replace(goodRepo, `"login":"admin"`, `"login":"admin","username":"admin"`, 1)
+	commits := `[{"sha":"a","url":"u","author":{"id":1,"login":"x","username":"x"},"committer":{"id":1,"login":"x","username":"x"},"commit":{"message":"m"}},
+	             {"sha":"b","url":"u","author":{"id":1,"login":"x","username":"x"},"committer":null,"commit":{"message":"m"}}]`
+	tests := []struct {
+		name      string
+		req       *http.Request
+		reqBody   string
+		status    int
+		body      string
+		realErr   string // "" = passes in tolerated mode
+		strictErr string // "" = passes strict
+	}{
+		{name: "extra field", req: authed("GET", "/api/v1/repos/admin/app", ""), status: 200, body: withUsername,
+			strictErr: "$.owner.username: field not in spec"},
+		{name: "extra field in a list", req: authed("GET", "/api/v1/repos/a/b/commits", ""), status: 200, body: commits,
+			strictErr: "$[0].author.username: field not in spec"},
+		{name: "renamed by convention", req: authed("GET", "/api/v1/repos/admin/app", ""), status: 200,
+			body: strings.Replace(goodRepo, `"full_name"`, `"fullName"`, 1), realErr: `$.fullName: field not in spec (renamed from "full_name"?)`, strictErr: "renamed from"},
+		{name: "renamed to another word", req: authed("GET", "/api/v1/repos/admin/app", ""), status: 200,
+			body: strings.Replace(goodRepo, `"login"`, `"username"`, 1), realErr: `property "login" is missing`, strictErr: `property "login" is missing`},
+		{name: "retyped", req: authed("GET", "/api/v1/repos/admin/app", ""), status: 200,
+			body: strings.Replace(withUsername, `"private":true`, `"private":"yes"`, 1), realErr: "response body doesn't match schema", strictErr: "response body doesn't match schema"},
+		{name: "required missing", req: authed("GET", "/api/v1/repos/admin/app", ""), status: 200,
+			body: strings.Replace(withUsername, `"clone_url":"http://g/admin/app.git",`, ``, 1), realErr: `property "clone_url" is missing`, strictErr: "$.owner.username: field not in spec"},
+		{name: "our request stays strict", req: authed("POST", "/api/v1/user/repos", ""), reqBody: `{"name":"app","defaultBranch":"main"}`, status: 201, body: withUsername,
+			realErr: "request body: $.defaultBranch: field not in spec", strictErr: "request body: $.defaultBranch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, m := range []struct {
+				mode string
+				v    *Validator
+				want string
+			}{{"real", real, tt.realErr}, {"strict", strict, tt.strictErr}} {
+				err := m.v.Check(tt.req, []byte(tt.reqBody), tt.status, jsonHeader, []byte(tt.body))
+				switch {
+				case m.want == "" && err != nil:
+					t.Errorf("%s: want pass, got %v", m.mode, err)
+				case m.want != "" && (err == nil || !strings.Contains(err.Error(), m.want)):
+					t.Errorf("%s: want error containing %q, got %v", m.mode, m.want, err)
+				}
+			}
+		})
+	}
+	want := []string{
+		"GET /repos/{owner}/{repo}/commits: $[].author.username",
+		"GET /repos/{owner}/{repo}/commits: $[].committer.username",
+		"GET /repos/{owner}/{repo}: $.owner.username",
+		"POST /user/repos: $.owner.username",
+	}
+	if got := real.ExtraFields(); !slices.Equal(got, want) {
+		t.Errorf("ExtraFields() = %q, want %q", got, want)
+	}
+	if got := strict.ExtraFields(); len(got) != 0 {
+		t.Errorf("strict ExtraFields() = %q, want none", got)
+	}
+}
+
+func TestNeedUnknown(t *testing.T) {
+	for _, o := range []Option{Need("NoSuchDefinition", "x"), Need("User", "no_such_property")} {
+		if _, err := LoadSwagger2(Spec(t, "gitea-swagger.v1.json"), "/api/v1", o); err == nil {
+			t.Error("Need with an unknown name: want a load error")
+		}
 	}
 }

@@ -5,22 +5,46 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
+
+// finding is an object key the schema does not declare. renamed, when set,
+// is a declared property missing from the same object whose name differs
+// from the key only in case, '_' or '-' (full_name sent as fullName).
+type finding struct {
+	path    string
+	renamed string
+}
+
+func (f finding) err() error {
+	if f.renamed != "" {
+		return fmt.Errorf("%s: field not in spec (renamed from %q?)", f.path, f.renamed)
+	}
+	return fmt.Errorf("%s: field not in spec", f.path)
+}
 
 // unknownKeys decodes body and reports every object key that the schema does
 // not declare, at any depth. This is what catches a renamed field: the old
 // name is usually optional (so "required" does not fire), but the new one is
 // unknown.
 func unknownKeys(s *openapi3.Schema, body []byte) error {
+	var errs []error
+	for _, f := range findUnknown(s, body) {
+		errs = append(errs, f.err())
+	}
+	return errors.Join(errs...)
+}
+
+func findUnknown(s *openapi3.Schema, body []byte) []finding {
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil // not JSON; the schema validation reports that
 	}
-	var errs []error
-	walkKeys(s, v, "$", &errs, map[visit]bool{})
-	return errors.Join(errs...)
+	var out []finding
+	walkKeys(s, v, "$", &out, map[visit]bool{})
+	return out
 }
 
 type visit struct {
@@ -28,7 +52,13 @@ type visit struct {
 	path string
 }
 
-func walkKeys(s *openapi3.Schema, v any, path string, errs *[]error, seen map[visit]bool) {
+// spelling folds the differences a rename by another naming convention
+// makes: case, '_' and '-'.
+func spelling(k string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(k))
+}
+
+func walkKeys(s *openapi3.Schema, v any, path string, out *[]finding, seen map[visit]bool) {
 	if s == nil || seen[visit{s, path}] {
 		return
 	}
@@ -45,25 +75,41 @@ func walkKeys(s *openapi3.Schema, v any, path string, errs *[]error, seen map[vi
 			p := path + "." + k
 			if ps, ok := props[k]; ok {
 				for _, x := range ps {
-					walkKeys(x, val[k], p, errs, seen)
+					walkKeys(x, val[k], p, out, seen)
 				}
 				continue
 			}
 			switch {
 			case addl != nil:
-				walkKeys(addl, val[k], p, errs, seen)
+				walkKeys(addl, val[k], p, out, seen)
 			case !open:
-				*errs = append(*errs, fmt.Errorf("%s: field not in spec", p))
+				f := finding{path: p}
+				for _, d := range sortedKeys(props) {
+					if _, present := val[d]; !present && spelling(d) == spelling(k) {
+						f.renamed = d
+						break
+					}
+				}
+				*out = append(*out, f)
 			}
 		}
 	case []any:
 		items := arrayItems(s)
 		for i, x := range val {
 			for _, it := range items {
-				walkKeys(it, x, fmt.Sprintf("%s[%d]", path, i), errs, seen)
+				walkKeys(it, x, fmt.Sprintf("%s[%d]", path, i), out, seen)
 			}
 		}
 	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // objectShape collects the declared properties of s and of its allOf, anyOf

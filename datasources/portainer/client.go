@@ -111,7 +111,11 @@ func New(cfg Config) (*Client, error) {
 }
 
 // errorMessage turns Portainer's {"message","details"} (or Docker's
-// {"message"}) into "message: details".
+// {"message"}) into one line. Portainer's details are the cause with its
+// first letter capitalized (libhttp's writeErrorResponse), and a deploy
+// failure puts the same text in both ("failed to deploy a stack: X" and
+// "Failed to deploy a stack: X"), so a text the other one already holds is
+// said once. Compose output is reordered by composeOutput.
 func errorMessage(body []byte) string {
 	var e struct {
 		Message string `json:"message"`
@@ -126,14 +130,68 @@ func errorMessage(body []byte) string {
 		}
 		return ""
 	}
-	switch {
-	case e.Message != "" && e.Details != "" && e.Details != e.Message:
-		return e.Message + ": " + e.Details
-	case e.Message != "":
-		return e.Message
+	msg, det := strings.TrimSpace(e.Message), strings.TrimSpace(e.Details)
+	var text string
+	switch lm, ld := strings.ToLower(msg), strings.ToLower(det); {
+	case msg == "":
+		text = det
+	case det == "" || strings.Contains(lm, ld):
+		text = msg
+	case strings.Contains(ld, lm):
+		text = det
 	default:
-		return e.Details
+		text = msg + ": " + det
 	}
+	return composeOutput(text)
+}
+
+// maxComposeLines bounds the compose output kept in an error.
+const maxComposeLines = 12
+
+// composeOutput rewrites a failed compose run's stderr, which Portainer
+// 2.19-2.23 return whole after their own prefix ("failed to deploy a
+// stack:  Container x  Creating\n...\nError response from daemon: ..."),
+// as one line with the last line, the daemon's error, first: "failed to
+// deploy a stack: Error response from daemon: ... (compose output:
+// Container x Creating; ...)". A one-line text is returned as it is.
+func composeOutput(text string) string {
+	if !strings.Contains(text, "\n") {
+		return text
+	}
+	lines := strings.Split(text, "\n")
+	lead := ""
+	// Compose's progress lines start with a space, so the prefix ends in
+	// a colon and two spaces.
+	if i := strings.Index(lines[0], ":  "); i >= 0 {
+		lead, lines[0] = lines[0][:i+1], lines[0][i+1:]
+	}
+	var out []string
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 {
+			out = append(out, strings.Join(f, " "))
+		}
+	}
+	if len(out) == 0 {
+		return strings.TrimSpace(lead)
+	}
+	last, rest := out[len(out)-1], out[:len(out)-1]
+	// Compose also prints the daemon's message on the failing service's
+	// line (" app Error <message>"): said once, in the last line.
+	if msg := strings.TrimPrefix(last, "Error response from daemon: "); len(msg) > 10 {
+		for i, l := range rest {
+			rest[i] = strings.TrimSpace(strings.Replace(l, msg, "", 1))
+		}
+	}
+	if lead != "" {
+		last = lead + " " + last
+	}
+	if len(rest) == 0 {
+		return last
+	}
+	if n := len(rest) - maxComposeLines; n > 0 {
+		rest = append([]string{fmt.Sprintf("(%d earlier lines)", n)}, rest[n:]...)
+	}
+	return last + " (compose output: " + strings.Join(rest, "; ") + ")"
 }
 
 // do performs an authenticated call. With JWT auth, a 401 triggers one

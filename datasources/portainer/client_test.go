@@ -2,6 +2,7 @@ package portainer_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func TestStringStackLifecycle(t *testing.T) {
 	ctx := ctxT(t)
 	name := suite.Prefix(t)
 	tgt.Cleanup(t, c, name)
-	compose := "services:\n  app:\n    image: busybox:1.36\n    command: [\"sleep\", \"infinity\"]\n    environment:\n      MODE: ${MODE}\n"
+	compose := "services:\n  app:\n    image: " + tgt.Image(t) + "\n    command: [\"sleep\", \"infinity\"]\n    environment:\n      MODE: ${MODE}\n"
 
 	// A name Portainer must normalize: upper case and a dot.
 	given := strings.ToUpper(name) + "."
@@ -142,7 +143,7 @@ func TestStringStackLifecycle(t *testing.T) {
 	if err != nil || st.Status != portainer.StackStatusInactive {
 		t.Fatalf("StopStack = %+v, %v", st, err)
 	}
-	if _, err := c.StopStack(ctx, st.ID, tgt.EndpointID); upstream.StatusOf(err) != 400 || !strings.Contains(err.Error(), "Stack is already inactive") {
+	if _, err := c.StopStack(ctx, st.ID, tgt.EndpointID); upstream.StatusOf(err) != 400 || !strings.HasSuffix(err.Error(), "HTTP 400: Stack is already inactive") {
 		t.Fatalf("second StopStack error = %v, want 400 already inactive", err)
 	}
 	ctrs, err = c.ListContainers(ctx, tgt.EndpointID, portainer.ContainerFilter{All: true, Labels: label})
@@ -153,8 +154,12 @@ func TestStringStackLifecycle(t *testing.T) {
 	if err != nil || st.Status != portainer.StackStatusActive {
 		t.Fatalf("StartStack = %+v, %v", st, err)
 	}
-	if _, err := c.StartStack(ctx, st.ID, tgt.EndpointID); upstream.StatusOf(err) != 400 || !strings.Contains(err.Error(), "Stack is already active") {
-		t.Fatalf("second StartStack error = %v, want 400 already active", err)
+	// Portainer checks the project name against the containers before the
+	// stack's status (stack_start.go), so a running stack answers 409, as
+	// Portainer 2.23.0 did; message and details are the same sentence.
+	running := "A stack with the name '" + name + "' is already running"
+	if _, err := c.StartStack(ctx, st.ID, tgt.EndpointID); !errors.Is(err, portainer.ErrConflict) || !strings.HasSuffix(err.Error(), "HTTP 409: "+running) {
+		t.Fatalf("second StartStack error = %v, want 409 %q (once)", err, running)
 	}
 	ctrs, err = c.ListContainers(ctx, tgt.EndpointID, portainer.ContainerFilter{Labels: label})
 	if err != nil || len(ctrs) != 1 {
@@ -173,6 +178,55 @@ func TestStringStackLifecycle(t *testing.T) {
 	}
 	if err := c.DeleteStack(ctx, st.ID, tgt.EndpointID); !errors.Is(err, portainer.ErrNotFound) {
 		t.Fatalf("second DeleteStack error = %v, want ErrNotFound", err)
+	}
+}
+
+// TestStartStopAnswers covers the start/stop answers a real run cannot
+// provoke safely, in the order stack_start.go / stack_stop.go check them.
+func TestStartStopAnswers(t *testing.T) {
+	cfg, tgt := suite.Portainer(t)
+	f := tgt.RequireFake(t)
+	c := newClient(t, cfg)
+	ctx := ctxT(t)
+	st, err := f.AddStack(1, "lone", "services:\n  app:\n    image: busybox\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Active in Portainer's database, but its container is gone: the name
+	// check passes and the status check answers 400.
+	for _, ct := range f.Containers(1) {
+		f.RemoveContainer(1, ct.ID)
+	}
+	if _, err := c.StartStack(ctx, st.ID, 1); upstream.StatusOf(err) != 400 || !strings.HasSuffix(err.Error(), "HTTP 400: Stack is already active") {
+		t.Fatalf("start of an active stack without containers: %v, want 400 Stack is already active", err)
+	}
+	if _, err := c.StopStack(ctx, st.ID, 1); err != nil {
+		t.Fatalf("StopStack: %v", err)
+	}
+	// Stopped, but a container with its project label exists (made by
+	// hand, or left behind, in any state): 409 before anything runs.
+	if _, err := f.AddContainers(1, "lone", fake.Container{Name: "lone-app-1", State: "exited", Labels: map[string]string{"com.docker.compose.service": "app"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StartStack(ctx, st.ID, 1); !errors.Is(err, portainer.ErrConflict) || !strings.HasSuffix(err.Error(), "HTTP 409: A stack with the name 'lone' is already running") {
+		t.Fatalf("start with a leftover container: %v, want 409 already running", err)
+	}
+	// The stack is checked before endpointId; then the environment.
+	for _, tc := range []struct {
+		name   string
+		call   func() error
+		status int
+		msg    string
+	}{
+		{"start unknown stack", func() error { _, err := c.StartStack(ctx, 999, 1); return err }, 404, "Unable to find a stack with the specified identifier inside the database"},
+		{"start unknown endpoint", func() error { _, err := c.StartStack(ctx, st.ID, 9); return err }, 404, "Unable to find an endpoint with the specified identifier inside the database"},
+		{"stop unknown endpoint", func() error { _, err := c.StopStack(ctx, st.ID, 9); return err }, 404, "Unable to find an environment with the specified identifier inside the database"},
+		{"stop stopped", func() error { _, err := c.StopStack(ctx, st.ID, 1); return err }, 400, "Stack is already inactive"},
+	} {
+		err := tc.call()
+		if upstream.StatusOf(err) != tc.status || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d: %s", tc.status, tc.msg)) {
+			t.Errorf("%s: %v, want %d %s", tc.name, err, tc.status, tc.msg)
+		}
 	}
 }
 

@@ -299,23 +299,42 @@ func TestLoginErrors(t *testing.T) {
 func TestAuthHeaders(t *testing.T) {
 	for _, mode := range []string{"apikey", "jwt"} {
 		t.Run(mode, func(t *testing.T) {
+			// On a real server the headers are seen by the transport.
 			var log headerLog
-			cfg, _ := suite.Portainer(t, suite.WithPortainerServerWrap(log.wrap))
+			cfg, tgt := suite.Portainer(t, suite.WithPortainerServerWrap(log.wrap),
+				suite.WithPortainerTransport(func(rt http.RoundTripper) http.RoundTripper {
+					if suite.Real() {
+						return log.transport(rt)
+					}
+					return rt
+				}))
 			if mode == "jwt" {
-				cfg.APIKey, cfg.Username, cfg.Password = "", fake.DefaultAdminUser, fake.DefaultAdminPassword
+				cfg = tgt.JWT(t, cfg)
 			}
-			cfg.HTTPClient = &http.Client{Jar: newJar(t)} // the client must drop it
+			image := tgt.Image(t)
+			jar := newJar(t) // the client must drop it
+			if cfg.HTTPClient != nil {
+				cfg.HTTPClient.Jar = jar
+			} else {
+				cfg.HTTPClient = &http.Client{Jar: jar}
+			}
 			c := newClient(t, cfg)
 			ctx := ctxT(t)
-			st, err := c.CreateStackFromString(ctx, 1, portainer.CreateStringStackRequest{Name: "hdr", StackFileContent: "services:\n  a:\n    image: busybox\n"})
+			name := suite.Prefix(t)
+			tgt.Cleanup(t, c, name)
+			st, err := c.CreateStackFromString(ctx, tgt.EndpointID, portainer.CreateStringStackRequest{Name: name,
+				StackFileContent: "services:\n  a:\n    image: " + image + "\n    command: [\"sleep\", \"infinity\"]\n"})
 			if err != nil {
 				t.Fatalf("create: %v", err)
 			}
-			if _, err := c.StopStack(ctx, st.ID, 1); err != nil {
+			if _, err := c.StopStack(ctx, st.ID, tgt.EndpointID); err != nil {
 				t.Fatalf("stop: %v", err)
 			}
-			if err := c.DeleteStack(ctx, st.ID, 1); err != nil {
+			if err := c.DeleteStack(ctx, st.ID, tgt.EndpointID); err != nil {
 				t.Fatalf("delete: %v", err)
+			}
+			if len(log.all()) == 0 {
+				t.Fatal("no request was seen")
 			}
 			for _, h := range log.all() {
 				if h.Get("Cookie") != "" {

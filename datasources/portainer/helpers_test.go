@@ -128,6 +128,20 @@ func (l *headerLog) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// transport records the headers a client sends (for real servers).
+func (l *headerLog) transport(next http.RoundTripper) http.RoundTripper {
+	return roundTrip(func(r *http.Request) (*http.Response, error) {
+		l.mu.Lock()
+		l.reqs = append(l.reqs, r.Header.Clone())
+		l.mu.Unlock()
+		return next.RoundTrip(r)
+	})
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func (l *headerLog) all() []http.Header {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -18,7 +18,18 @@ const (
 	EnvPortainerURL      = "APPMANAGE_TEST_PORTAINER_URL"      // root URL, e.g. https://portainer:9443 (without /api)
 	EnvPortainerAPIKey   = "APPMANAGE_TEST_PORTAINER_API_KEY"  // an admin's API key (ptr_...)
 	EnvPortainerEndpoint = "APPMANAGE_TEST_PORTAINER_ENDPOINT" // environment id for test stacks (default 1)
+	// An admin's user name and password, for the tests of JWT login
+	// (optional: those tests skip without them).
+	EnvPortainerUser     = "APPMANAGE_TEST_PORTAINER_USER"
+	EnvPortainerPassword = "APPMANAGE_TEST_PORTAINER_PASSWORD"
+	// EnvImage is the image the tests that deploy run: one with sh and
+	// sleep the endpoint can pull or already has (busybox:1.36 on the
+	// fakes). Those tests skip on a real run without it.
+	EnvImage = "APPMANAGE_TEST_IMAGE"
 )
+
+// FakeImage is the image deploying tests use on the fakes.
+const FakeImage = "busybox:1.36"
 
 // PortainerTarget is what a Portainer suite runs against.
 type PortainerTarget struct {
@@ -27,6 +38,8 @@ type PortainerTarget struct {
 	Fake *fake.Server
 	// EndpointID is the environment test stacks go to.
 	EndpointID int
+
+	fakeUser, fakePassword string
 }
 
 // PortainerOption tunes Portainer.
@@ -87,6 +100,13 @@ func Portainer(t testing.TB, opts ...PortainerOption) (portainer.Config, *Portai
 		if len(s.fake.APIKeys) > 0 {
 			key = s.fake.APIKeys[0]
 		}
+		tgt.fakeUser, tgt.fakePassword = fake.DefaultAdminUser, fake.DefaultAdminPassword
+		if s.fake.AdminUser != "" {
+			tgt.fakeUser = s.fake.AdminUser
+		}
+		if s.fake.AdminPassword != "" {
+			tgt.fakePassword = s.fake.AdminPassword
+		}
 		tgt.Config = portainer.Config{
 			URL: f.URL(), APIKey: key,
 			Timeout: 5 * time.Second, DeployTimeout: 30 * time.Second, RetryWait: 5 * time.Millisecond,
@@ -96,6 +116,33 @@ func Portainer(t testing.TB, opts ...PortainerOption) (portainer.Config, *Portai
 		tgt.Config.HTTPClient = &http.Client{Transport: s.transport(http.DefaultTransport)}
 	}
 	return tgt.Config, &tgt
+}
+
+// JWT returns cfg switched to a user name and password (JWT login) instead
+// of the API key: the fake's admin, or on a real run the admin named by
+// APPMANAGE_TEST_PORTAINER_USER and APPMANAGE_TEST_PORTAINER_PASSWORD,
+// skipping the test, naming them, when either is unset.
+func (p *PortainerTarget) JWT(t testing.TB, cfg portainer.Config) portainer.Config {
+	t.Helper()
+	cfg.APIKey = ""
+	if p.Fake == nil {
+		env := Env(t, EnvPortainerUser, EnvPortainerPassword)
+		cfg.Username, cfg.Password = env[EnvPortainerUser], env[EnvPortainerPassword]
+		return cfg
+	}
+	cfg.Username, cfg.Password = p.fakeUser, p.fakePassword
+	return cfg
+}
+
+// Image returns the image a deploying test runs (it must have sh and
+// sleep): FakeImage on the fake, APPMANAGE_TEST_IMAGE on a real run, where
+// the test skips, naming the variable, when it is unset.
+func (p *PortainerTarget) Image(t testing.TB) string {
+	t.Helper()
+	if p.Fake != nil {
+		return FakeImage
+	}
+	return Env(t, EnvImage)[EnvImage]
 }
 
 // RequireFake returns the fake, skipping the test on a real-server run.

@@ -14,6 +14,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -40,19 +42,29 @@ func Real() bool {
 // with a message naming the missing ones when any is unset.
 func Env(t testing.TB, names ...string) map[string]string {
 	t.Helper()
-	out := make(map[string]string, len(names))
+	out, msg := lookupEnv(t.Name(), names...)
+	if msg != "" {
+		t.Skip(msg)
+	}
+	return out
+}
+
+// lookupEnv reads the variables; msg, when not empty, is the skip message
+// naming the unset ones.
+func lookupEnv(test string, names ...string) (vals map[string]string, msg string) {
+	vals = make(map[string]string, len(names))
 	var missing []string
 	for _, n := range names {
 		v := os.Getenv(n)
 		if v == "" {
 			missing = append(missing, n)
 		}
-		out[n] = v
+		vals[n] = v
 	}
 	if len(missing) > 0 {
-		t.Skipf("real-server run: set %s to run %s against a real server", strings.Join(missing, ", "), t.Name())
+		msg = fmt.Sprintf("real-server run: set %s to run %s against a real server", strings.Join(missing, ", "), test)
 	}
-	return out
+	return vals, msg
 }
 
 // FakeOnly skips the test on a real-server run (fault injection, inspection
@@ -98,4 +110,35 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// EnvReport names a file a real-server run appends reports to (the answer
+// fields the specs lack); scripts/test-real.sh sets it and prints the file.
+const EnvReport = "APPMANAGE_TEST_REPORT"
+
+// ReportExtraFields prints the answer fields of upstream that its spec
+// lacks (contract.Validator.ExtraFields in tolerated mode), one a line, in
+// the test log and, when APPMANAGE_TEST_REPORT names a file, there too.
+func ReportExtraFields(t testing.TB, upstream string, fields []string) {
+	t.Helper()
+	if len(fields) == 0 {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d answer field(s) the spec lacks (reported, not failed):\n", upstream, len(fields))
+	for _, f := range fields {
+		fmt.Fprintf(&b, "  %s\n", f)
+	}
+	t.Log(b.String())
+	if path := os.Getenv(EnvReport); path != "" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Errorf("report extra fields: %v", err)
+			return
+		}
+		defer f.Close()
+		if _, err := io.WriteString(f, t.Name()+": "+b.String()); err != nil {
+			t.Errorf("report extra fields: %v", err)
+		}
+	}
 }

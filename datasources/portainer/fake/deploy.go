@@ -3,6 +3,7 @@ package fake
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -12,9 +13,67 @@ type dockerErr string
 
 func (e dockerErr) Error() string { return string(e) }
 
-func dockerErrorf(format string, args ...any) error { return dockerErr(fmt.Sprintf(format, args...)) }
-
 const errDockerDown = dockerErr("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
+
+// composeErr is what Portainer 2.19-2.23 make of a failed `docker compose
+// up`: the compose plugin's whole stderr (libstack composeplugin returns it
+// as the error), that is the progress lines compose printed, then the
+// daemon's (or compose's) error as the last line, with a final newline.
+type composeErr struct {
+	progress []string
+	last     string
+}
+
+func (e *composeErr) Error() string {
+	var b strings.Builder
+	for _, l := range e.progress {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	b.WriteString(e.last)
+	b.WriteByte('\n')
+	return b.String()
+}
+
+// progressLine is compose's plain (no TTY) progress output.
+func progressLine(kind, name, status string) string {
+	return fmt.Sprintf(" %s %s  %s", kind, name, status)
+}
+
+// imageFault is what pulling or running an image does wrong.
+type imageFault struct {
+	unpullable bool
+	lacks      []string // executables missing from the image
+}
+
+// FailPull makes every pull of image fail as a registry refuses an
+// unknown or private repository; compose up then fails before it creates
+// anything, with the daemon's "pull access denied" last.
+func (s *Server) FailPull(image string) {
+	s.lockState()
+	defer s.mu.Unlock()
+	f := s.imagesLocked()[image]
+	f.unpullable = true
+	s.images[image] = f
+}
+
+// LackExecutable makes image miss exe: a container of that image whose
+// command starts with exe fails to start as runc reports it ("executable
+// file not found in $PATH").
+func (s *Server) LackExecutable(image, exe string) {
+	s.lockState()
+	defer s.mu.Unlock()
+	f := s.imagesLocked()[image]
+	f.lacks = append(f.lacks, exe)
+	s.images[image] = f
+}
+
+func (s *Server) imagesLocked() map[string]imageFault {
+	if s.images == nil {
+		s.images = map[string]imageFault{}
+	}
+	return s.images
+}
 
 type upOpts struct {
 	forceRecreate bool // redeploy: recreate every container
@@ -107,6 +166,20 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 			}
 		}
 	}
+	// Images are pulled before anything is created.
+	var progress []string
+	for _, st := range steps {
+		if st.keep != nil || !s.images[st.w.c.Image].unpullable {
+			continue
+		}
+		repo := st.w.c.Image
+		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+			repo = repo[:i]
+		}
+		msg := fmt.Sprintf("pull access denied for %s, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", repo)
+		progress = append(progress, fmt.Sprintf(" %s Pulling ", st.w.service), fmt.Sprintf(" %s Error %s", st.w.service, msg))
+		return &composeErr{progress: progress, last: "Error response from daemon: " + msg}
+	}
 	now := time.Now()
 	var created []*Container
 	for _, st := range steps {
@@ -115,13 +188,18 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 		}
 		c := st.w.c.clone()
 		c.ID = randomHex(64)
+		progress = append(progress, progressLine("Container", c.Name, "Creating"))
 		if other := s.containerByNameLocked(endpointID, c.Name); other != nil && !removed[other] {
-			return dockerErrorf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, other.ID)
+			return &composeErr{progress: progress, last: fmt.Sprintf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, other.ID)}
 		}
 		for _, nc := range created {
 			if nc.Name == c.Name {
-				return dockerErrorf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, nc.ID)
+				return &composeErr{progress: progress, last: fmt.Sprintf("Error response from daemon: Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", c.Name, nc.ID)}
 			}
+		}
+		progress = append(progress, progressLine("Container", c.Name, "Created"), progressLine("Container", c.Name, "Starting"))
+		if exe := firstWord(c.Command); exe != "" && slices.Contains(s.images[c.Image].lacks, exe) {
+			return &composeErr{progress: progress, last: fmt.Sprintf("Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: %q: executable file not found in $PATH: unknown", exe)}
 		}
 		for i, p := range c.Ports {
 			if p.HostPort < 0 { // ephemeral
@@ -136,10 +214,11 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 			}
 			b := hostBinding{bindIP(p.HostIP), p.HostPort, p.Protocol}
 			if slices.ContainsFunc(held, b.overlaps) {
-				return dockerErrorf("Error response from daemon: driver failed programming external connectivity on endpoint %s (%s): Bind for %s:%d failed: port is already allocated", c.Name, c.ID, b.ip, b.port)
+				return &composeErr{progress: progress, last: fmt.Sprintf("Error response from daemon: driver failed programming external connectivity on endpoint %s (%s): Bind for %s:%d failed: port is already allocated", c.Name, c.ID, b.ip, b.port)}
 			}
 			held = append(held, b)
 		}
+		progress = append(progress, progressLine("Container", c.Name, "Started"))
 		c.Created, c.StartedAt = now, now
 		c.State = "running"
 		if c.Hostname == "" {
@@ -198,4 +277,13 @@ func (s *Server) projectContainersLocked(endpointID int, project string) []*Cont
 		}
 	}
 	return out
+}
+
+// firstWord is the executable a container's command runs (the fake does
+// not model entrypoints).
+func firstWord(command []string) string {
+	if len(command) > 0 {
+		return command[0]
+	}
+	return ""
 }

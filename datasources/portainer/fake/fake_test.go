@@ -206,8 +206,16 @@ func TestPortsAndNames(t *testing.T) {
 	f, r := newFake(t, fake.Options{})
 	r.expect("POST", "/api/stacks/create/standalone/string?endpointId=1", map[string]any{"Name": "one", "StackFileContent": compose}, 200, "")
 	m := r.expect("POST", "/api/stacks/create/standalone/string?endpointId=1", map[string]any{"Name": "two", "StackFileContent": compose}, 500, "")
-	if !strings.Contains(m["message"].(string), "Bind for 0.0.0.0:8000 failed: port is already allocated") {
-		t.Fatalf("message = %v", m["message"])
+	// Portainer 2.19-2.23: the compose plugin's whole stderr after "failed
+	// to deploy a stack: ", progress lines first, the daemon's error last;
+	// details are the same text capitalized (libhttp).
+	msg, _ := m["message"].(string)
+	if !strings.HasPrefix(msg, "failed to deploy a stack:  Container two-app-1  Creating\n Container two-app-1  Created\n Container two-app-1  Starting\nError response from daemon: driver failed programming external connectivity on endpoint two-app-1 (") ||
+		!strings.HasSuffix(msg, "): Bind for 0.0.0.0:8000 failed: port is already allocated\n") {
+		t.Fatalf("message = %q", msg)
+	}
+	if m["details"] != "F"+msg[1:] {
+		t.Fatalf("details = %q, want the message capitalized", m["details"])
 	}
 	// Env changes the interpolation: a free port deploys.
 	r.expect("POST", "/api/stacks/create/standalone/string?endpointId=1", map[string]any{"Name": "two", "StackFileContent": compose, "Env": []map[string]string{{"name": "PORT", "value": "8001"}}}, 200, "")

@@ -90,6 +90,7 @@ type Server struct {
 	bannedTill map[string]time.Time
 	instanceID string
 	rcNext     int
+	images     map[string]imageFault // by image reference (FailPull, LackExecutable)
 
 	// rev counts changes of the state above; the encoded lists below are
 	// valid only at the rev they were made at.

@@ -569,14 +569,16 @@ func (s *Server) handleRedeploy(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, rec.public())
 }
 
-// actionPreamble is the shared start of start/stop: required endpointId,
-// stack, environment.
-func (s *Server) actionPreamble(r *http.Request) (*stackRec, int, *httpErr) {
-	endpointID, e := requiredEndpointID(r)
+// actionPreamble is the shared start of start/stop, in the handlers' order
+// (stack_start.go / stack_stop.go, 2.19-2.23): the stack ({id}: 400, 404),
+// then the required endpointId (400) and its environment (404; start says
+// "endpoint", stop "environment").
+func (s *Server) actionPreamble(r *http.Request, envNotFound *httpErr) (*stackRec, int, *httpErr) {
+	rec, e := s.stackFromPath(r)
 	if e != nil {
 		return nil, 0, e
 	}
-	rec, e := s.stackFromPath(r)
+	endpointID, e := requiredEndpointID(r)
 	if e != nil {
 		return nil, 0, e
 	}
@@ -584,44 +586,77 @@ func (s *Server) actionPreamble(r *http.Request) (*stackRec, int, *httpErr) {
 	_, ok := s.endpointLocked(endpointID)
 	s.mu.Unlock()
 	if !ok {
-		return nil, 0, errEnvNotFound
+		return nil, 0, envNotFound
 	}
 	return rec, endpointID, nil
 }
 
+var (
+	errStartEnvNotFound = perr(404, "Unable to find an endpoint with the specified identifier inside the database", "object not found inside the database")
+	errStackActive      = perr(400, "Stack is already active", "Stack is already active")
+	errStackInactive    = perr(400, "Stack is already inactive", "Stack is already inactive")
+)
+
+// errAlreadyRunning is start's name check (checkUniqueStackNameInDocker):
+// it runs before the status check, so starting a stack whose containers
+// exist answers this 409, not 400 "Stack is already active".
+func errAlreadyRunning(name string) *httpErr {
+	msg := fmt.Sprintf("A stack with the name '%s' is already running", name)
+	return perr(409, msg, msg)
+}
+
+// nameTakenLocked is checkUniqueStackNameInDocker for start: another stack
+// record of that name on the environment, or any container (running or
+// not: the list is all=true) labelled with the project.
+func (s *Server) nameTakenLocked(endpointID int, rec *stackRec) bool {
+	for _, st := range s.stacks {
+		if st.ID != rec.ID && st.EndpointID == endpointID && strings.EqualFold(st.Name, rec.Name) {
+			return true
+		}
+	}
+	return len(s.projectContainersLocked(endpointID, rec.Name)) > 0
+}
+
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
-	rec, endpointID, e := s.actionPreamble(r)
+	rec, endpointID, e := s.actionPreamble(r, errStartEnvNotFound)
 	if e != nil {
 		writeErr(w, e)
 		return
 	}
+	s.lockState()
+	taken := s.nameTakenLocked(endpointID, rec)
+	s.mu.Unlock()
+	if taken {
+		writeErr(w, errAlreadyRunning(rec.Name))
+		return
+	}
 	if rec.Status == 1 {
-		writeErr(w, perr(400, "Stack is already active", "stack is already active"))
+		writeErr(w, errStackActive)
 		return
 	}
 	// Compose runs from the files of the last clone, without re-cloning.
 	ws, err := s.planStack(r.Context(), rec.Name, rec.files, rec.EntryPoint, rec.AdditionalFiles, rec.Env, rec.ProjectPath)
 	if err != nil {
-		writeErr(w, perr(500, "Unable to start stack", err.Error()))
+		writeErr(w, perr(500, "Unable to start stack", "failed to deploy a stack: "+err.Error()))
 		return
 	}
 	s.lockState()
 	defer s.mu.Unlock()
-	if len(s.projectContainersLocked(endpointID, rec.Name)) > 0 {
-		writeErr(w, perr(409, fmt.Sprintf("A stack with the name '%s' is already running", rec.Name), "stack name is not unique"))
-		return
-	}
 	cur, ok := s.stacks[rec.ID]
 	if !ok {
 		writeErr(w, errStackNotFound)
 		return
 	}
+	if s.nameTakenLocked(endpointID, cur) {
+		writeErr(w, errAlreadyRunning(cur.Name))
+		return
+	}
 	if cur.Status == 1 {
-		writeErr(w, perr(400, "Stack is already active", "stack is already active"))
+		writeErr(w, errStackActive)
 		return
 	}
 	if err := s.composeUpLocked(endpointID, rec.Name, ws, upOpts{}); err != nil {
-		writeErr(w, perr(500, "Unable to start stack", err.Error()))
+		writeErr(w, perr(500, "Unable to start stack", "failed to deploy a stack: "+err.Error()))
 		return
 	}
 	cur.Status = 1
@@ -629,7 +664,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
-	rec, endpointID, e := s.actionPreamble(r)
+	rec, endpointID, e := s.actionPreamble(r, errEnvNotFound)
 	if e != nil {
 		writeErr(w, e)
 		return
@@ -642,11 +677,11 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cur.Status == 2 {
-		writeErr(w, perr(400, "Stack is already inactive", "stack is already inactive"))
+		writeErr(w, errStackInactive)
 		return
 	}
 	if err := s.composeDownLocked(endpointID, cur.Name); err != nil {
-		writeErr(w, perr(500, "Unable to stop stack", err.Error()))
+		writeErr(w, perr(500, "Unable to stop stack", "failed to remove a stack: "+err.Error()))
 		return
 	}
 	cur.Status = 2
