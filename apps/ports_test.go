@@ -426,3 +426,48 @@ func (b portBind) containers() []portainer.Container {
 	return []portainer.Container{{Names: []string{"/holder"},
 		Ports: []portainer.Port{{IP: b.ip, PrivatePort: b.port, PublicPort: b.port, Type: b.proto}}}}
 }
+
+// PlanInstall proposes the ports Install would use and writes nothing; an
+// in-flight install holding a literal port makes it refuse as Submit would.
+func TestPlanInstallWritesNothingAndRefusesAsInstallWould(t *testing.T) {
+	e := newEnv(t, withLibrary(portLibrary(t, literalApps())), withDeferredStart())
+	ctx := context.Background()
+	e.resetCalls()
+	plan, err := e.Svc.PlanInstall(ctx, InstallRequest{AppName: "literal", AppID: "lit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range plan.Input.Ports {
+		got = append(got, fmt.Sprintf("%d %s %s", p.HostPort, p.Source, p.Setting))
+	}
+	slices.Sort(got)
+	if want := []string{"8080 COMPOSE ", "9001 DEFAULT W9_HTTP_PORT_SET"}; !slices.Equal(got, want) {
+		t.Fatalf("planned ports = %q, want %q", got, want)
+	}
+	if plan.Web.Port != 8080 || plan.Web.Source != ".env W9_HTTP_PORT" {
+		t.Errorf("web port = %+v", plan.Web)
+	}
+	if n := e.writeCalls(); n != 0 {
+		t.Fatalf("a plan wrote upstream: %d calls", n)
+	}
+	if all, _ := e.Engine.List(ctx, ops.ListFilter{}); len(all) != 0 {
+		t.Fatalf("a plan recorded operations: %+v", all)
+	}
+	// holder (queued, not yet run) reserves 8080 through its setting.
+	if _, err := e.Svc.Install(ctx, InstallRequest{AppName: "holder", AppID: "holder"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Svc.PlanInstall(ctx, InstallRequest{AppName: "literal", AppID: "lit"})
+	if apperr.CodeOf(err) != apperr.PreconditionFailed || !strings.Contains(err.Error(), "host port 8080") || !strings.Contains(err.Error(), "app holder") {
+		t.Fatalf("plan beside an in-flight holder: %v", err)
+	}
+	// The plan of an app given no port setting passes over the reserved one.
+	plan2, err := e.Svc.PlanInstall(ctx, InstallRequest{AppName: "holder", AppID: "holder2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := plan2.Input.Ports; len(p) != 1 || p[0].HostPort != 8081 || p[0].Source != PortNextFree || !strings.Contains(p[0].DefaultHolder, "app holder") {
+		t.Fatalf("holder2 plan = %+v, want 8081 NEXT_FREE past the reservation of holder", p)
+	}
+}
