@@ -238,63 +238,54 @@ func (s *Service) takenPorts(ctx context.Context, endpoint int) (map[int]string,
 // give gets the template default when that is free on the endpoint, else
 // the next free port above it, never one in use, reserved by an in-flight
 // operation, claimed by a concurrent request, in avoid, or published by the
-// app itself. It then reads every published port from the compose file with
-// the install's .env applied (in.Ports) and decides the web port. No write.
+// app itself. It reads every published port from the compose file with the
+// install's .env applied (in.Ports) and decides the web port. No write.
 func (s *Service) planPorts(ctx context.Context, app *library.App, in *InstallInput, avoid map[int]bool) (WebPortInfo, error) {
 	var none WebPortInfo
-	given := map[string]bool{}
-	for _, st := range in.Settings {
-		given[st.Name] = true
+	autos, userPorts, err := portSettings(app, in.Settings)
+	if err != nil {
+		return none, err
 	}
-	type auto struct {
-		key string
-		def int
-	}
-	var autos []auto
-	settingOf := map[int]string{} // port value -> setting key
-	for _, st := range app.Settings {
-		if !st.Port || given[st.Key] {
-			continue
+	var project *types.Project // loaded with the final values, when set
+	var ports []PlannedPort
+	picked := map[string]PlannedPort{} // the settings chosen here
+	if len(autos) > 0 {
+		var own []PlannedPort // the app's other published ports
+		var standIn map[int]string
+		project, ports, standIn, err = loadWithStandIns(ctx, app, *in, autos)
+		if err != nil {
+			return none, err
 		}
-		v := strings.Trim(st.Default, `'" `)
-		if v == "" {
-			continue
-		}
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 || p > 65535 {
-			return none, apperr.Invalid("settings", "%s: the template default %q is not a port number; give the setting", st.Key, clip(v))
-		}
-		autos = append(autos, auto{st.Key, p})
-	}
-	var userPorts []int
-	for _, st := range app.Settings {
-		for _, g := range in.Settings {
-			if st.Port && g.Name == st.Key {
-				if p, err := strconv.Atoi(strings.Trim(g.Value, `'" `)); err == nil {
-					userPorts = append(userPorts, p)
+		if project != nil {
+			for _, p := range ports {
+				if standIn[p.HostPort] == "" {
+					own = append(own, p)
 				}
 			}
-		}
-	}
-	picked := map[string]PlannedPort{}
-	if len(autos) > 0 {
-		// The app's own other ports (literal ones, and the user's settings)
-		// must not be chosen either.
-		files, err := render(app, *in)
-		if err != nil {
-			return none, err
-		}
-		project, err := composeProject(ctx, app, in.AppID, files)
-		if err != nil {
-			return none, err
-		}
-		own, err := publishedPorts(project)
-		if err != nil {
-			return none, err
-		}
-		defaults := map[int]bool{}
-		for _, a := range autos {
-			defaults[a.def] = true
+		} else {
+			// Stand-ins could not be used: read the app's own ports with
+			// the defaults, and load again once the ports are chosen.
+			files, err := render(app, *in)
+			if err != nil {
+				return none, err
+			}
+			pr, err := composeProject(ctx, app, in.AppID, files)
+			if err != nil {
+				return none, err
+			}
+			all, err := publishedPorts(pr)
+			if err != nil {
+				return none, err
+			}
+			defaults := map[int]bool{}
+			for _, a := range autos {
+				defaults[a.def] = true
+			}
+			for _, p := range all {
+				if !defaults[p.HostPort] {
+					own = append(own, p)
+				}
+			}
 		}
 		taken, err := s.takenPorts(ctx, in.EndpointID)
 		if err != nil {
@@ -306,7 +297,7 @@ func (s *Service) planPorts(ctx context.Context, app *library.App, in *InstallIn
 			}
 		}
 		for _, p := range own {
-			if !defaults[p.HostPort] && taken[p.HostPort] == "" {
+			if taken[p.HostPort] == "" {
 				taken[p.HostPort] = "this app (" + p.describe() + ")"
 			}
 		}
@@ -323,7 +314,7 @@ func (s *Service) planPorts(ctx context.Context, app *library.App, in *InstallIn
 			if p > 65535 {
 				return none, apperr.Precondition("settings", "%s: no free host port from %d up on endpoint %d", a.key, a.def, in.EndpointID)
 			}
-			pp := PlannedPort{Setting: a.key, Source: PortDefault}
+			pp := PlannedPort{HostPort: p, Setting: a.key, Source: PortDefault}
 			if p != a.def {
 				pp.Source, pp.Default, pp.DefaultHolder = PortNextFree, a.def, taken[a.def]
 			}
@@ -331,23 +322,26 @@ func (s *Service) planPorts(ctx context.Context, app *library.App, in *InstallIn
 			picked[a.key] = pp
 			in.Settings = append(in.Settings, EnvSetting{Name: a.key, Value: strconv.Itoa(p)})
 		}
-	}
-	hostPortsNow, err := hostPorts(app, in.Settings)
-	if err != nil {
-		return none, err
-	}
-	in.HostPorts = hostPortsNow
-	for _, st := range app.Settings {
-		if !st.Port {
-			continue
-		}
-		for _, g := range in.Settings {
-			if g.Name == st.Key {
-				if p, err := strconv.Atoi(strings.Trim(g.Value, `'" `)); err == nil {
-					settingOf[p] = st.Key
+		if project != nil {
+			remap := map[int]int{}
+			for v, key := range standIn {
+				remap[v] = picked[key].HostPort
+			}
+			applyStandIns(project, remap)
+			for i, p := range ports {
+				if key := standIn[p.HostPort]; key != "" {
+					pp := picked[key]
+					ports[i].HostPort, ports[i].Setting = pp.HostPort, key
+					ports[i].Source, ports[i].Default, ports[i].DefaultHolder = pp.Source, pp.Default, pp.DefaultHolder
+				}
+				if v, ok := remap[p.ContainerPort]; ok {
+					ports[i].ContainerPort = v
 				}
 			}
 		}
+	}
+	if in.HostPorts, err = hostPorts(app, in.Settings); err != nil {
+		return none, err
 	}
 	// Render as the template stands: a webPort the install writes as
 	// W9_HTTP_PORT must not pass for one the app names itself.
@@ -357,24 +351,34 @@ func (s *Service) planPorts(ctx context.Context, app *library.App, in *InstallIn
 	if err != nil {
 		return none, err
 	}
-	project, err := composeProject(ctx, app, in.AppID, files)
-	if err != nil {
-		return none, err
+	if project == nil {
+		if project, err = composeProject(ctx, app, in.AppID, files); err != nil {
+			return none, err
+		}
+		if ports, err = publishedPorts(project); err != nil {
+			return none, err
+		}
 	}
-	ports, err := publishedPorts(project)
-	if err != nil {
-		return none, err
+	// Ports not yet marked (all of them when loaded just now) belong to a
+	// port setting whose value they are.
+	settingOf := map[int]string{}
+	for _, st := range app.Settings {
+		for _, g := range in.Settings {
+			if st.Port && g.Name == st.Key {
+				if p, err := strconv.Atoi(strings.Trim(g.Value, `'" `)); err == nil && settingOf[p] == "" {
+					settingOf[p] = st.Key
+				}
+			}
+		}
 	}
 	for i, p := range ports {
-		key, ok := settingOf[p.HostPort]
-		if !ok {
+		key := settingOf[p.HostPort]
+		if key == "" || p.Setting != "" {
 			continue
 		}
-		ports[i].Setting = key
+		ports[i].Setting, ports[i].Source = key, PortFromSetting
 		if pp, ok := picked[key]; ok {
 			ports[i].Source, ports[i].Default, ports[i].DefaultHolder = pp.Source, pp.Default, pp.DefaultHolder
-		} else {
-			ports[i].Source = PortFromSetting
 		}
 	}
 	in.Ports = ports
@@ -383,6 +387,132 @@ func (s *Service) planPorts(ctx context.Context, app *library.App, in *InstallIn
 		return none, apperr.Wrap(apperr.Internal, err, "parse the rendered .env of %s", app.Name)
 	}
 	return decideWebPort(app, in, project, env)
+}
+
+// autoPort is a port setting the user did not give, with its default.
+type autoPort struct {
+	key string
+	def int
+}
+
+// portSettings splits the app's port settings into those the user did not
+// give (to be chosen) and the values of those they gave.
+func portSettings(app *library.App, settings []EnvSetting) ([]autoPort, []int, error) {
+	var autos []autoPort
+	var user []int
+	for _, st := range app.Settings {
+		if !st.Port {
+			continue
+		}
+		i := slices.IndexFunc(settings, func(g EnvSetting) bool { return g.Name == st.Key })
+		if i >= 0 {
+			if p, err := strconv.Atoi(strings.Trim(settings[i].Value, `'" `)); err == nil {
+				user = append(user, p)
+			}
+			continue
+		}
+		v := strings.Trim(st.Default, `'" `)
+		if v == "" {
+			continue
+		}
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return nil, nil, apperr.Invalid("settings", "%s: the template default %q is not a port number; give the setting", st.Key, clip(v))
+		}
+		autos = append(autos, autoPort{st.Key, p})
+	}
+	return autos, user, nil
+}
+
+// loadWithStandIns loads the compose file once with each port setting to
+// choose set to a stand-in: a port number written nowhere in the app's
+// material, so the published ports carrying it are that setting's and all
+// others are the app's own. standIn maps each stand-in to its setting. A
+// nil project means stand-ins cannot be told apart here (one ends up in a
+// port range, or the file does not load with them): the caller loads again.
+func loadWithStandIns(ctx context.Context, app *library.App, in InstallInput, autos []autoPort) (*types.Project, []PlannedPort, map[int]string, error) {
+	text := string(app.Files()["docker-compose.yml"]) + "\n" + string(app.Files()[".env"])
+	for _, st := range in.Settings {
+		text += "\n" + st.Value
+	}
+	standIn := map[int]string{}
+	trial := in
+	trial.Settings = slices.Clone(in.Settings)
+	v := 65535
+	for _, a := range autos {
+		for v > 1024 && strings.Contains(text, strconv.Itoa(v)) {
+			v--
+		}
+		if v <= 1024 {
+			return nil, nil, nil, nil
+		}
+		standIn[v] = a.key
+		trial.Settings = append(trial.Settings, EnvSetting{Name: a.key, Value: strconv.Itoa(v)})
+		v--
+	}
+	files, err := render(app, trial)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	project, err := composeProject(ctx, app, in.AppID, files)
+	if err != nil {
+		return nil, nil, nil, nil // perhaps the stand-ins: the caller tries the defaults
+	}
+	ports, err := publishedPorts(project)
+	if err != nil {
+		return nil, nil, nil, nil
+	}
+	for _, svc := range project.Services {
+		for _, pc := range svc.Ports {
+			if strings.Contains(pc.Published, "-") {
+				lo, hi, err := portRange(pc.Published)
+				if err != nil {
+					return nil, nil, nil, nil
+				}
+				for s := range standIn {
+					if s >= lo && s <= hi {
+						return nil, nil, nil, nil
+					}
+				}
+			}
+		}
+	}
+	return project, ports, standIn, nil
+}
+
+// applyStandIns puts the chosen ports where the stand-ins went in the
+// parts of the project the web-port decision reads: container ports,
+// exposed ports and the http(s) port labels.
+func applyStandIns(project *types.Project, remap map[int]int) {
+	swap := func(s string) string {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+			if v, ok := remap[n]; ok {
+				return strconv.Itoa(v)
+			}
+		}
+		return s
+	}
+	for name, svc := range project.Services {
+		for i, pc := range svc.Ports {
+			if v, ok := remap[int(pc.Target)]; ok {
+				svc.Ports[i].Target = uint32(v)
+			}
+			svc.Ports[i].Published = swap(pc.Published)
+		}
+		for i, e := range svc.Expose {
+			n, proto, found := strings.Cut(e, "/")
+			svc.Expose[i] = swap(n)
+			if found {
+				svc.Expose[i] += "/" + proto
+			}
+		}
+		for _, k := range []string{httpPortLabel, httpsPortLabel} {
+			if v, ok := svc.Labels[k]; ok {
+				svc.Labels[k] = swap(v)
+			}
+		}
+		project.Services[name] = svc
+	}
 }
 
 // portKeys are the reservations of an install's host ports: every

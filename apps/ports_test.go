@@ -471,3 +471,48 @@ func TestPlanInstallWritesNothingAndRefusesAsInstallWould(t *testing.T) {
 		t.Fatalf("holder2 plan = %+v, want 8081 NEXT_FREE past the reservation of holder", p)
 	}
 }
+
+// The ports a setting drives are told from the app's own by one compose
+// load with stand-in values; where that cannot work (settings that build a
+// range) the defaults are loaded instead. Either way the chosen value goes
+// everywhere the setting is used.
+func TestPlanPortsFollowTheSettingEverywhere(t *testing.T) {
+	lib := portLibrary(t, map[string]portApp{
+		"same": {env: "W9_HTTP_PORT_SET=9001\nW9_URL=''\n",
+			compose: "  same:\n    image: $W9_REPO:$W9_VERSION\n    container_name: $W9_ID\n    ports:\n      - ${W9_HTTP_PORT_SET}:${W9_HTTP_PORT_SET}\n"},
+		"rng": {env: "W9_LO_PORT_SET=7000\nW9_HI_PORT_SET=7001\n",
+			compose: "  rng:\n    image: $W9_REPO:$W9_VERSION\n    container_name: $W9_ID\n    ports:\n      - ${W9_LO_PORT_SET}-${W9_HI_PORT_SET}:5000-5001\n      - \"7002:7002\"\n"},
+	})
+	e := newEnv(t, withLibrary(lib))
+	if _, err := e.Portainer.AddContainers(1, "foreign", portainerfake.Container{Name: "foreign",
+		Ports: []portainerfake.PortBinding{{HostPort: 9001, ContainerPort: 80}}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		app  string
+		want []string
+		web  int
+	}{
+		{"same", []string{"9002->9002 W9_HTTP_PORT_SET NEXT_FREE"}, 9002},
+		// Stand-ins cannot build a range: the defaults are loaded instead.
+		{"rng", []string{"7000->5000 W9_LO_PORT_SET DEFAULT", "7001->5001 W9_HI_PORT_SET DEFAULT", "7002->7002  COMPOSE"}, 0},
+	}
+	for _, tt := range tests {
+		plan, err := e.Svc.PlanInstall(ctx, InstallRequest{AppName: tt.app, AppID: tt.app + "1"})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.app, err)
+		}
+		var got []string
+		for _, p := range plan.Input.Ports {
+			got = append(got, fmt.Sprintf("%d->%d %s %s", p.HostPort, p.ContainerPort, p.Setting, p.Source))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: ports %q, want %q", tt.app, got, tt.want)
+		}
+		if plan.Web.Port != tt.web {
+			t.Errorf("%s: web port %+v, want %d", tt.app, plan.Web, tt.web)
+		}
+	}
+}
