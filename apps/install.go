@@ -114,9 +114,21 @@ func (s *Service) submitInstall(ctx context.Context, key string, in InstallInput
 	})
 	if re, ok := errors.AsType[*ops.ReservationError](err); ok {
 		p, _ := pickedKey(in, re.Resource)
-		return nil, p, reservationErr(re)
+		return nil, p, installReservationErr(in, re)
 	}
 	return op, 0, err
+}
+
+// installReservationErr is reservationErr naming the install's port as the
+// plan knows it (its setting, or that the compose file writes it).
+func installReservationErr(in InstallInput, re *ops.ReservationError) error {
+	for _, p := range in.Ports {
+		if p.reservation(in.EndpointID) == re.Resource {
+			holder := fmt.Sprintf("the %s of app %s (operation %s)", re.Kind, re.AppID, re.OperationID)
+			return apperr.Precondition(p.field(), "%s on endpoint %d is being claimed by %s", p.describe(), in.EndpointID, holder)
+		}
+	}
+	return reservationErr(re)
 }
 
 // repickError: preflight found only ports the install chose itself taken.

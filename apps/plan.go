@@ -75,7 +75,7 @@ func (s *Service) refuseReserved(ctx context.Context, in InstallInput) error {
 		}
 		for _, r := range rs {
 			if want[r.Resource] {
-				return reservationErr(&ops.ReservationError{Resource: r.Resource, OperationID: r.OperationID, Kind: r.Kind, AppID: r.AppID})
+				return installReservationErr(in, &ops.ReservationError{Resource: r.Resource, OperationID: r.OperationID, Kind: r.Kind, AppID: r.AppID})
 			}
 		}
 	}

@@ -238,7 +238,8 @@ func TestInstallRefusesALiteralPortAnotherAppHolds(t *testing.T) {
 		e.resetCalls()
 		_, err := e.Svc.Install(context.Background(), InstallRequest{AppName: "literal", AppID: "lit"})
 		ae, ok := apperr.As(err)
-		if !ok || ae.Code != apperr.PreconditionFailed || !strings.Contains(err.Error(), "host port 8080") || !strings.Contains(err.Error(), "app holder") {
+		if !ok || ae.Code != apperr.PreconditionFailed || ae.Field != "" ||
+			!strings.Contains(err.Error(), "host port 8080/tcp (written in docker-compose.yml, service literal)") || !strings.Contains(err.Error(), "app holder") {
 			t.Fatalf("err = %v, want PRECONDITION_FAILED naming port 8080 and the in-flight install of holder", err)
 		}
 		if n := e.writeCalls(); n != 0 {
