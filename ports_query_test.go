@@ -2,6 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -117,5 +122,114 @@ func TestInstallPlanAndAppPorts(t *testing.T) {
 		"settings": []map[string]any{{"name": "W9_HTTP_PORT_SET", "value": "9006"}}})
 	if resp.code() != "PRECONDITION_FAILED" {
 		t.Fatalf("plan with a taken port: %+v, want PRECONDITION_FAILED", resp.Errors)
+	}
+}
+
+// writeLibrary writes synthetic Websoft9-format app folders (variables.json,
+// .env, docker-compose.yml) for --library-dir.
+func writeLibrary(t *testing.T, apps map[string][2]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, a := range apps {
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{
+			"variables.json": fmt.Sprintf(`{"name": %q, "release": true, "edition": [{"dist": "community", "version": ["1.0"]}]}`, name),
+			".env":           "W9_REPO=traefik/whoami\nW9_VERSION='1.0'\nW9_ID='" + name + "'\nW9_NETWORK=websoft9\n" + a[0],
+			"docker-compose.yml": "services:\n  " + name + ":\n    image: $W9_REPO:$W9_VERSION\n    container_name: $W9_ID\n    ports:\n" + a[1] +
+				"networks:\n  default:\n    name: $W9_NETWORK\n    external: true\n",
+		}
+		for f, body := range files {
+			if err := os.WriteFile(filepath.Join(d, f), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// Acceptance (issue 16, line 2) through the API of a sandbox server: five
+// installApp mutations sent at once for apps that all default to host port
+// 9001, with no port setting, all succeed on distinct ports, which
+// App.ports and the containers report; an app whose compose file writes a
+// port another app holds is refused with PRECONDITION_FAILED naming it,
+// and no app of that id appears.
+func TestSandboxInstallsShareNoPort(t *testing.T) {
+	lib := map[string][2]string{}
+	for _, n := range []string{"alpha", "bravo", "charlie"} {
+		lib[n] = [2]string{"W9_HTTP_PORT=80\nW9_HTTP_PORT_SET='9001'\nW9_URL='internet_ip'\n", "      - $W9_HTTP_PORT_SET:80\n"}
+	}
+	lib["literal"] = [2]string{"W9_HTTP_PORT=80\nW9_HTTP_PORT_SET='9100'\nW9_URL=''\n", "      - $W9_HTTP_PORT_SET:80\n      - \"9001:8080\"\n"}
+	s := startServer(t, "--library-dir", writeLibrary(t, lib))
+
+	ids := []string{"a1", "b1", "c1", "a2", "b2"}
+	names := []string{"alpha", "bravo", "charlie", "alpha", "bravo"}
+	opIDs := make([]string, len(ids))
+	errs := make([]string, len(ids))
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			_, resp := s.gql(t, adminKey, `mutation($in: InstallAppInput!) { installApp(input: $in) { id } }`,
+				map[string]any{"in": map[string]any{"appName": names[i], "appId": ids[i]}})
+			if len(resp.Errors) > 0 {
+				errs[i] = resp.Errors[0].Message
+				return
+			}
+			var out struct{ InstallApp struct{ ID string } }
+			_ = json.Unmarshal(resp.Data, &out)
+			opIDs[i] = out.InstallApp.ID
+		})
+	}
+	wg.Wait()
+	for i, e := range errs {
+		if e != "" {
+			t.Fatalf("installApp %s refused: %s", ids[i], e)
+		}
+	}
+	for i, op := range opIDs {
+		if st := waitTerminal(t, s, op); st != "SUCCEEDED" {
+			t.Fatalf("install %s: %s", ids[i], st)
+		}
+	}
+	_, resp := s.gql(t, adminKey, `{ apps { nodes { id ports { hostPort source } containers { ports { publicPort } } } } }`, nil)
+	if len(resp.Errors) > 0 {
+		t.Fatalf("apps: %+v", resp.Errors)
+	}
+	var list struct {
+		Apps struct {
+			Nodes []struct {
+				ID         string
+				Ports      []portsPort
+				Containers []struct{ Ports []struct{ PublicPort int } }
+			}
+		}
+	}
+	if err := json.Unmarshal(resp.Data, &list); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]string{}
+	for _, a := range list.Apps.Nodes {
+		if len(a.Ports) != 1 || len(a.Containers) != 1 || len(a.Containers[0].Ports) == 0 || a.Containers[0].Ports[0].PublicPort != a.Ports[0].HostPort {
+			t.Fatalf("app %s: ports %+v, containers %+v", a.ID, a.Ports, a.Containers)
+		}
+		p := a.Ports[0].HostPort
+		if other, dup := seen[p]; dup {
+			t.Fatalf("apps %s and %s both publish %d", other, a.ID, p)
+		}
+		seen[p] = a.ID
+	}
+	if len(seen) != 5 || seen[9001] == "" {
+		t.Fatalf("ports = %v, want 5 distinct from 9001", seen)
+	}
+
+	_, resp = s.gql(t, adminKey, `mutation { installApp(input: {appName: "literal", appId: "lit"}) { id } }`, nil)
+	if resp.code() != "PRECONDITION_FAILED" || !strings.Contains(resp.Errors[0].Message, "host port 9001/tcp (written in docker-compose.yml") {
+		t.Fatalf("literal 9001: %+v, want PRECONDITION_FAILED naming host port 9001", resp.Errors)
+	}
+	_, resp = s.gql(t, adminKey, `{ app(id: "lit") { id } }`, nil)
+	if string(resp.Data) != `{"app":null}` {
+		t.Fatalf("the refused install left an app: %s", resp.Data)
 	}
 }
