@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -193,8 +194,9 @@ type reservationLister interface {
 
 // takenPorts maps each host port number on the endpoint that is in use to
 // what uses it: published by a container (any protocol or address: a port
-// this install chooses should be plainly free), reserved by an in-flight
-// operation, or being claimed by a concurrent request of this process.
+// this install chooses should be plainly free), chosen by the install of an
+// app whose stack is stopped, reserved by an in-flight operation, or being
+// claimed by a concurrent request of this process.
 func (s *Service) takenPorts(ctx context.Context, endpoint int) (map[int]string, error) {
 	taken := map[int]string{}
 	cs, err := s.stacks.ListContainers(ctx, endpoint, portainer.ContainerFilter{All: true})
@@ -205,6 +207,38 @@ func (s *Service) takenPorts(ctx context.Context, endpoint int) (map[int]string,
 		for _, p := range c.Ports {
 			if p.PublicPort > 0 && taken[p.PublicPort] == "" {
 				taken[p.PublicPort] = "container " + strings.TrimPrefix(firstName(c), "/")
+			}
+		}
+	}
+	// A stopped stack has no containers (Portainer's stop is compose down),
+	// yet its app wants its ports back when started: keep the ports its
+	// install chose free too.
+	if lk, ok := s.engine.(latestOfKind); ok {
+		stacks, err := s.cachedStacks(ctx)
+		if err != nil {
+			return nil, upstreamErr("portainer", err, "list stacks")
+		}
+		var stopped []string
+		for _, st := range stacks {
+			if st.EndpointID == endpoint && st.Status == portainer.StackStatusInactive {
+				stopped = append(stopped, st.Name)
+			}
+		}
+		if len(stopped) > 0 {
+			latest, err := lk.LatestOfKind(ctx, KindInstall, stopped)
+			if err != nil {
+				return nil, err
+			}
+			for _, op := range latest {
+				var in InstallInput
+				if json.Unmarshal(op.Input, &in) != nil || in.EndpointID != endpoint {
+					continue
+				}
+				for _, p := range in.Ports {
+					if taken[p.HostPort] == "" {
+						taken[p.HostPort] = "app " + in.AppID + " (stopped)"
+					}
+				}
 			}
 		}
 	}

@@ -517,3 +517,38 @@ func TestPlanPortsFollowTheSettingEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// A stopped app has no containers (Portainer's stop is compose down), but
+// an install given no port setting still leaves it the port it will want
+// back when started.
+func TestInstallLeavesAStoppedAppItsPort(t *testing.T) {
+	e := newEnv(t, withLibrary(portLibrary(t, sameDefaultApps())))
+	ctx := context.Background()
+	if op := e.install(InstallRequest{AppName: "alpha", AppID: "sleepy"}); op.Status != ops.StatusSucceeded {
+		t.Fatalf("install: %s %s", op.Status, op.Error)
+	}
+	op, err := e.Svc.StopApp(ctx, "sleepy", "")
+	if err != nil || e.wait(op).Status != ops.StatusSucceeded {
+		t.Fatalf("stop: %v", err)
+	}
+	if ports := hostPortsOf(e, "sleepy"); len(ports) != 0 {
+		t.Fatalf("the stopped app still publishes %v", ports)
+	}
+	op = e.install(InstallRequest{AppName: "bravo", AppID: "awake"})
+	if op.Status != ops.StatusSucceeded {
+		t.Fatalf("install: %s %s", op.Status, op.Error)
+	}
+	if ports := hostPortsOf(e, "awake"); !slices.Equal(ports, []int{9002}) {
+		t.Fatalf("awake publishes %v, want 9002 (9001 is the stopped app's)", ports)
+	}
+	evs, _ := e.Engine.Events(ctx, op.ID, 0)
+	if !slices.ContainsFunc(evs, func(ev ops.Event) bool {
+		return strings.Contains(ev.Message, "default 9001 is held by app sleepy (stopped)")
+	}) {
+		t.Error("the events do not say the default was the stopped app's")
+	}
+	op, err = e.Svc.StartApp(ctx, "sleepy", "")
+	if err != nil || e.wait(op).Status != ops.StatusSucceeded {
+		t.Fatalf("start the stopped app again: %v %+v", err, op)
+	}
+}
