@@ -31,6 +31,9 @@ type InstallRequest struct {
 	Settings       []EnvSetting
 	EndpointID     int // 0 = the default endpoint
 	IdempotencyKey string
+	// WebPort chooses the container port NPM forwards the domains to, for
+	// a web app whose material names none (0 = decide or refuse).
+	WebPort int
 }
 
 const projectLabel = "com.docker.compose.project"
@@ -42,7 +45,7 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if op, done, err := s.replay(ctx, req.IdempotencyKey, KindInstall, req.AppID); done {
 		return op, err
 	}
-	in, _, err := s.validateInstall(req)
+	in, app, err := s.validateInstall(req)
 	if err != nil {
 		return nil, err
 	}
@@ -51,13 +54,38 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 		return nil, err
 	}
 	in.EndpointID = ep.ID
-	if in.URL == "" {
-		in.URL = s.fallbackURL(ep, s.publicHost(ctx), in)
+	host := s.publicHost(ctx)
+	// Ports this install chose itself that turned out taken by the time
+	// they were checked under the claims (a rival chose them at the same
+	// moment): choose again without them, a bounded number of times.
+	avoid := map[int]bool{}
+	for attempt := 1; ; attempt++ {
+		plan := in
+		plan.Settings = slices.Clone(in.Settings)
+		if _, err := s.planPorts(ctx, app, &plan, avoid); err != nil {
+			return nil, err
+		}
+		if plan.URL == "" {
+			plan.URL = s.fallbackURL(ep, host, plan)
+		}
+		op, repick, err := s.submitInstall(ctx, req.IdempotencyKey, plan)
+		if repick != 0 && attempt < maxPortPicks {
+			avoid[repick] = true
+			continue
+		}
+		return op, err
 	}
-	res := make([]string, 0, len(in.HostPorts)+len(in.Domains))
-	for _, p := range in.HostPorts {
-		res = append(res, portReservation(in.EndpointID, p))
-	}
+}
+
+// maxPortPicks bounds how often one install chooses its host ports again
+// because concurrent installs took the ones it chose.
+const maxPortPicks = 8
+
+// submitInstall checks the planned install under the claims of its names
+// and submits it. repick is a host port the install chose itself that is
+// now taken (the error says by what): the caller may plan again without it.
+func (s *Service) submitInstall(ctx context.Context, key string, in InstallInput) (op *ops.Operation, repick int, err error) {
+	res := portKeys(in)
 	for _, d := range in.Domains {
 		res = append(res, "domain:"+d)
 	}
@@ -68,25 +96,49 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	// after it (it would adopt the rival's app, and delete it on rollback).
 	unlock, err := s.claims.lock(ctx, append([]string{"app:" + in.AppID}, res...))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer unlock()
 	if err := s.refuseActive(ctx, in.AppID); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := s.preflight(ctx, in); err != nil {
-		return nil, err
+		if rp, ok := errors.AsType[*repickError](err); ok {
+			return nil, rp.port, rp.err
+		}
+		return nil, 0, err
 	}
-	op, err := s.engine.Submit(ctx, ops.SubmitRequest{
+	op, err = s.engine.Submit(ctx, ops.SubmitRequest{
 		Kind: KindInstall, AppID: in.AppID, Input: in,
-		IdempotencyKey: req.IdempotencyKey, Reservations: res,
+		IdempotencyKey: key, Reservations: res,
 	})
-	var re *ops.ReservationError
-	if errors.As(err, &re) {
-		return nil, reservationErr(re)
+	if re, ok := errors.AsType[*ops.ReservationError](err); ok {
+		p, _ := pickedKey(in, re.Resource)
+		return nil, p, installReservationErr(in, re)
 	}
-	return op, err
+	return op, 0, err
 }
+
+// installReservationErr is reservationErr naming the install's port as the
+// plan knows it (its setting, or that the compose file writes it).
+func installReservationErr(in InstallInput, re *ops.ReservationError) error {
+	for _, p := range in.Ports {
+		if p.reservation(in.EndpointID) == re.Resource {
+			holder := fmt.Sprintf("the %s of app %s (operation %s)", re.Kind, re.AppID, re.OperationID)
+			return apperr.Precondition(p.field(), "%s on endpoint %d is being claimed by %s", p.describe(), in.EndpointID, holder)
+		}
+	}
+	return reservationErr(re)
+}
+
+// repickError: preflight found only ports the install chose itself taken.
+type repickError struct {
+	port int
+	err  error
+}
+
+func (e *repickError) Error() string { return e.err.Error() }
+func (e *repickError) Unwrap() error { return e.err }
 
 // reservationErr says, in the request's terms, which port or domain an
 // in-flight operation holds.
@@ -113,6 +165,20 @@ type claims struct {
 type claim struct {
 	ch   chan struct{} // holds a token while the name is locked
 	refs int
+}
+
+// heldWithPrefix lists the keys starting with prefix that a request holds
+// or waits for.
+func (c *claims) heldWithPrefix(prefix string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for k := range c.held {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // lock takes every key (in sorted order, so two requests never deadlock),
@@ -247,6 +313,15 @@ func (s *Service) validateInstall(req InstallRequest) (InstallInput, *library.Ap
 		}
 		in.Settings = append(in.Settings, EnvSetting{Name: st.Name, Value: st.Value})
 	}
+	if req.WebPort != 0 {
+		if req.WebPort < 1 || req.WebPort > 65535 {
+			return in, nil, apperr.Invalid("webPort", "%d is not a port number (1-65535)", req.WebPort)
+		}
+		if !app.Web {
+			return in, nil, apperr.Invalid("webPort", "%s serves no web interface (its .env has no W9_URL), so it takes no webPort", app.Name)
+		}
+		in.WebPort = req.WebPort
+	}
 	ports, err := hostPorts(app, in.Settings)
 	if err != nil {
 		return in, nil, err
@@ -343,6 +418,7 @@ func (s *Service) preflight(ctx context.Context, in InstallInput) error {
 	g, gctx := errgroup.WithContext(ctx)
 	var mu sync.Mutex
 	var problems []error
+	var repicks []*repickError
 	fail := func(err error) {
 		mu.Lock()
 		problems = append(problems, err)
@@ -381,7 +457,24 @@ func (s *Service) preflight(ctx context.Context, in InstallInput) error {
 				break
 			}
 		}
+		for _, p := range in.Ports {
+			owner := portHolder(cs, p)
+			if owner == "" {
+				continue
+			}
+			err := apperr.Precondition(p.field(), "%s is already published by container %s on endpoint %d", p.describe(), owner, in.EndpointID)
+			if p.Source == PortDefault || p.Source == PortNextFree {
+				mu.Lock()
+				repicks = append(repicks, &repickError{port: p.HostPort, err: err})
+				mu.Unlock()
+				continue
+			}
+			fail(err)
+		}
 		for _, p := range in.HostPorts {
+			if slices.ContainsFunc(in.Ports, func(pp PlannedPort) bool { return pp.HostPort == p }) {
+				continue // checked above, with its protocol and address
+			}
 			if owner := portOwner(cs, p); owner != "" {
 				fail(apperr.Precondition("settings", "host port %d is already published by container %s on endpoint %d", p, owner, in.EndpointID))
 			}
@@ -417,6 +510,9 @@ func (s *Service) preflight(ctx context.Context, in InstallInput) error {
 		return err
 	}
 	if len(problems) == 0 {
+		if len(repicks) > 0 {
+			return repicks[0]
+		}
 		return nil
 	}
 	// Report the most useful problem: a taken id first, then ports/domains.
@@ -487,6 +583,12 @@ func (s *Service) stepPrepare(_ context.Context, r *ops.Run) error {
 		return err
 	}
 	r.Logf("prepared %d files of %s %s for %s", len(files), app.Name, in.Version, in.AppID)
+	for _, p := range in.Ports {
+		r.Logf("%s", portEvent(p))
+	}
+	if in.WebPort != 0 {
+		r.Logf("web port %d written to .env as W9_HTTP_PORT: %s names none", in.WebPort, app.Name)
+	}
 	return nil
 }
 

@@ -26,8 +26,16 @@ type InstallInput struct {
 	EndpointID    int          `json:"endpointId"`
 	// URL is W9_URL: the default domain, or host:port without one.
 	URL string `json:"url"`
-	// HostPorts are the host ports the app will publish.
+	// HostPorts are the values of the app's port settings (…_SET): the
+	// user's, or those preflight chose for the settings not given.
 	HostPorts []int `json:"hostPorts,omitempty"`
+	// Ports are every host port the compose file publishes with the
+	// install's .env applied, and how each was chosen.
+	Ports []PlannedPort `json:"ports,omitempty"`
+	// WebPort is the container port NPM forwards the domains to, written to
+	// the .env as W9_HTTP_PORT, for a web app whose material names none
+	// (chosen by the user, or the only TCP port its main service offers).
+	WebPort int `json:"webPort,omitempty"`
 }
 
 // EnvSetting is one .env key and value.
@@ -72,6 +80,9 @@ func render(app *library.App, in InstallInput) (map[string][]byte, error) {
 		}
 	}
 	edits = append(edits, in.Settings...)
+	if in.WebPort != 0 {
+		edits = append(edits, EnvSetting{"W9_HTTP_PORT", strconv.Itoa(in.WebPort)})
+	}
 	if _, ok := env.Get("W9_URL"); ok {
 		edits = append(edits, EnvSetting{"W9_URL", in.URL})
 	}

@@ -62,6 +62,7 @@ type ComplexityRoot struct {
 		ID            func(childComplexity int) int
 		LastOperation func(childComplexity int) int
 		Official      func(childComplexity int) int
+		Ports         func(childComplexity int) int
 		Proxies       func(childComplexity int) int
 		Repository    func(childComplexity int) int
 		Stack         func(childComplexity int) int
@@ -156,6 +157,20 @@ type ComplexityRoot struct {
 		Version   func(childComplexity int) int
 	}
 
+	InstallPlan struct {
+		AppID         func(childComplexity int) int
+		AppName       func(childComplexity int) int
+		Domains       func(childComplexity int) int
+		EndpointID    func(childComplexity int) int
+		Ports         func(childComplexity int) int
+		Settings      func(childComplexity int) int
+		URL           func(childComplexity int) int
+		Version       func(childComplexity int) int
+		WebPort       func(childComplexity int) int
+		WebPortSource func(childComplexity int) int
+		WebScheme     func(childComplexity int) int
+	}
+
 	LibraryProblem struct {
 		Dir    func(childComplexity int) int
 		Reason func(childComplexity int) int
@@ -227,6 +242,18 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PlannedPort struct {
+		ContainerPort func(childComplexity int) int
+		Default       func(childComplexity int) int
+		DefaultHolder func(childComplexity int) int
+		HostIP        func(childComplexity int) int
+		HostPort      func(childComplexity int) int
+		Protocol      func(childComplexity int) int
+		Service       func(childComplexity int) int
+		Setting       func(childComplexity int) int
+		Source        func(childComplexity int) int
+	}
+
 	PortMapping struct {
 		IP          func(childComplexity int) int
 		PrivatePort func(childComplexity int) int
@@ -256,6 +283,7 @@ type ComplexityRoot struct {
 		CatalogCategories func(childComplexity int) int
 		Endpoints         func(childComplexity int) int
 		Health            func(childComplexity int) int
+		InstallPlan       func(childComplexity int, input model.InstallAppInput) int
 		LibraryProblems   func(childComplexity int) int
 		Operation         func(childComplexity int, id string) int
 		Operations        func(childComplexity int, appID *string, first *int) int
@@ -336,6 +364,7 @@ type AppResolver interface {
 	Stack(ctx context.Context, obj *model.App) (*model.Stack, error)
 
 	LastOperation(ctx context.Context, obj *model.App) (*model.Operation, error)
+	Ports(ctx context.Context, obj *model.App) ([]model.PlannedPort, error)
 }
 type MutationResolver interface {
 	InstallApp(ctx context.Context, input model.InstallAppInput) (*model.Operation, error)
@@ -370,6 +399,7 @@ type ProxyResolver interface {
 type QueryResolver interface {
 	Apps(ctx context.Context, first *int, after *string, filter *model.AppFilter) (*model.AppConnection, error)
 	App(ctx context.Context, id string) (*model.App, error)
+	InstallPlan(ctx context.Context, input model.InstallAppInput) (*model.InstallPlan, error)
 	Catalog(ctx context.Context, search *string, category *string) ([]model.CatalogApp, error)
 	CatalogCategories(ctx context.Context) ([]string, error)
 	LibraryProblems(ctx context.Context) ([]model.LibraryProblem, error)
@@ -505,6 +535,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.Official(childComplexity), true
+	case "App.ports":
+		if e.ComplexityRoot.App.Ports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.Ports(childComplexity), true
 	case "App.proxies":
 		if e.ComplexityRoot.App.Proxies == nil {
 			break
@@ -870,6 +906,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Health.Version(childComplexity), true
+
+	case "InstallPlan.appId":
+		if e.ComplexityRoot.InstallPlan.AppID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.AppID(childComplexity), true
+	case "InstallPlan.appName":
+		if e.ComplexityRoot.InstallPlan.AppName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.AppName(childComplexity), true
+	case "InstallPlan.domains":
+		if e.ComplexityRoot.InstallPlan.Domains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.Domains(childComplexity), true
+	case "InstallPlan.endpointId":
+		if e.ComplexityRoot.InstallPlan.EndpointID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.EndpointID(childComplexity), true
+	case "InstallPlan.ports":
+		if e.ComplexityRoot.InstallPlan.Ports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.Ports(childComplexity), true
+	case "InstallPlan.settings":
+		if e.ComplexityRoot.InstallPlan.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.Settings(childComplexity), true
+	case "InstallPlan.url":
+		if e.ComplexityRoot.InstallPlan.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.URL(childComplexity), true
+	case "InstallPlan.version":
+		if e.ComplexityRoot.InstallPlan.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.Version(childComplexity), true
+	case "InstallPlan.webPort":
+		if e.ComplexityRoot.InstallPlan.WebPort == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.WebPort(childComplexity), true
+	case "InstallPlan.webPortSource":
+		if e.ComplexityRoot.InstallPlan.WebPortSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.WebPortSource(childComplexity), true
+	case "InstallPlan.webScheme":
+		if e.ComplexityRoot.InstallPlan.WebScheme == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InstallPlan.WebScheme(childComplexity), true
 
 	case "LibraryProblem.dir":
 		if e.ComplexityRoot.LibraryProblem.Dir == nil {
@@ -1305,6 +1408,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PlannedPort.containerPort":
+		if e.ComplexityRoot.PlannedPort.ContainerPort == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.ContainerPort(childComplexity), true
+	case "PlannedPort.default":
+		if e.ComplexityRoot.PlannedPort.Default == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.Default(childComplexity), true
+	case "PlannedPort.defaultHolder":
+		if e.ComplexityRoot.PlannedPort.DefaultHolder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.DefaultHolder(childComplexity), true
+	case "PlannedPort.hostIp":
+		if e.ComplexityRoot.PlannedPort.HostIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.HostIP(childComplexity), true
+	case "PlannedPort.hostPort":
+		if e.ComplexityRoot.PlannedPort.HostPort == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.HostPort(childComplexity), true
+	case "PlannedPort.protocol":
+		if e.ComplexityRoot.PlannedPort.Protocol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.Protocol(childComplexity), true
+	case "PlannedPort.service":
+		if e.ComplexityRoot.PlannedPort.Service == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.Service(childComplexity), true
+	case "PlannedPort.setting":
+		if e.ComplexityRoot.PlannedPort.Setting == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.Setting(childComplexity), true
+	case "PlannedPort.source":
+		if e.ComplexityRoot.PlannedPort.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlannedPort.Source(childComplexity), true
+
 	case "PortMapping.ip":
 		if e.ComplexityRoot.PortMapping.IP == nil {
 			break
@@ -1454,6 +1612,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Health(childComplexity), true
+	case "Query.installPlan":
+		if e.ComplexityRoot.Query.InstallPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Query_installPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.InstallPlan(childComplexity, args["input"].(model.InstallAppInput)), true
 
 	case "Query.libraryProblems":
 		if e.ComplexityRoot.Query.LibraryProblems == nil {
@@ -1893,6 +2062,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_createdAt(ctx, field)
 	case "lastOperation":
 		return ec.fieldContext_App_lastOperation(ctx, field)
+	case "ports":
+		return ec.fieldContext_App_ports(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type App", field.Name)
 }
@@ -2069,6 +2240,34 @@ func (ec *executionContext) childFields_Health(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Health", field.Name)
 }
 
+func (ec *executionContext) childFields_InstallPlan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "appName":
+		return ec.fieldContext_InstallPlan_appName(ctx, field)
+	case "appId":
+		return ec.fieldContext_InstallPlan_appId(ctx, field)
+	case "version":
+		return ec.fieldContext_InstallPlan_version(ctx, field)
+	case "endpointId":
+		return ec.fieldContext_InstallPlan_endpointId(ctx, field)
+	case "url":
+		return ec.fieldContext_InstallPlan_url(ctx, field)
+	case "domains":
+		return ec.fieldContext_InstallPlan_domains(ctx, field)
+	case "settings":
+		return ec.fieldContext_InstallPlan_settings(ctx, field)
+	case "ports":
+		return ec.fieldContext_InstallPlan_ports(ctx, field)
+	case "webPort":
+		return ec.fieldContext_InstallPlan_webPort(ctx, field)
+	case "webScheme":
+		return ec.fieldContext_InstallPlan_webScheme(ctx, field)
+	case "webPortSource":
+		return ec.fieldContext_InstallPlan_webPortSource(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InstallPlan", field.Name)
+}
+
 func (ec *executionContext) childFields_LibraryProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "dir":
@@ -2161,6 +2360,30 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PlannedPort(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hostPort":
+		return ec.fieldContext_PlannedPort_hostPort(ctx, field)
+	case "hostIp":
+		return ec.fieldContext_PlannedPort_hostIp(ctx, field)
+	case "containerPort":
+		return ec.fieldContext_PlannedPort_containerPort(ctx, field)
+	case "protocol":
+		return ec.fieldContext_PlannedPort_protocol(ctx, field)
+	case "service":
+		return ec.fieldContext_PlannedPort_service(ctx, field)
+	case "setting":
+		return ec.fieldContext_PlannedPort_setting(ctx, field)
+	case "source":
+		return ec.fieldContext_PlannedPort_source(ctx, field)
+	case "default":
+		return ec.fieldContext_PlannedPort_default(ctx, field)
+	case "defaultHolder":
+		return ec.fieldContext_PlannedPort_defaultHolder(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlannedPort", field.Name)
 }
 
 func (ec *executionContext) childFields_PortMapping(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2939,6 +3162,20 @@ func (ec *executionContext) field_Query_catalog_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_installPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.InstallAppInput, error) {
+			return ec.unmarshalNInstallAppInput2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallAppInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_operation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3649,6 +3886,38 @@ func (ec *executionContext) fieldContext_App_lastOperation(_ context.Context, fi
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _App_ports(ctx context.Context, field graphql.CollectedField, obj *model.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_ports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().Ports(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.PlannedPort) graphql.Marshaler {
+			return ec.marshalNPlannedPort2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPlannedPortᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_App_ports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "App",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlannedPort(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4961,6 +5230,277 @@ func (ec *executionContext) fieldContext_Health_upstreams(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _InstallPlan_appName(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_appName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_appName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "String")
+}
+
+func (ec *executionContext) _InstallPlan_appId(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_appId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_appId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "ID")
+}
+
+func (ec *executionContext) _InstallPlan_version(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "String")
+}
+
+func (ec *executionContext) _InstallPlan_endpointId(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_endpointId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndpointID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_endpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InstallPlan_url(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "String")
+}
+
+func (ec *executionContext) _InstallPlan_domains(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_domains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Domains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_domains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "String")
+}
+
+func (ec *executionContext) _InstallPlan_settings(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Settings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.EnvVar) graphql.Marshaler {
+			return ec.marshalNEnvVar2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEnvVarᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InstallPlan",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnvVar(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InstallPlan_ports(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_ports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ports, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.PlannedPort) graphql.Marshaler {
+			return ec.marshalNPlannedPort2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPlannedPortᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_ports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InstallPlan",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlannedPort(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InstallPlan_webPort(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_webPort(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebPort, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_webPort(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "Int")
+}
+
+func (ec *executionContext) _InstallPlan_webScheme(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_webScheme(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebScheme, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_webScheme(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "String")
+}
+
+func (ec *executionContext) _InstallPlan_webPortSource(ctx context.Context, field graphql.CollectedField, obj *model.InstallPlan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InstallPlan_webPortSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebPortSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InstallPlan_webPortSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InstallPlan", field, false, false, "String")
 }
 
 func (ec *executionContext) _LibraryProblem_dir(ctx context.Context, field graphql.CollectedField, obj *model.LibraryProblem) (ret graphql.Marshaler) {
@@ -6653,6 +7193,213 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _PlannedPort_hostPort(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_hostPort(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HostPort, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_hostPort(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlannedPort_hostIp(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_hostIp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HostIP, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_hostIp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlannedPort_containerPort(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_containerPort(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContainerPort, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_containerPort(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlannedPort_protocol(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_protocol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Protocol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_protocol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlannedPort_service(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_service(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Service, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_service(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlannedPort_setting(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_setting(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Setting, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_setting(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlannedPort_source(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PortSource) graphql.Marshaler {
+			return ec.marshalNPortSource2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPortSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "PortSource")
+}
+
+func (ec *executionContext) _PlannedPort_default(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_default(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Default, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_default(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlannedPort_defaultHolder(ctx context.Context, field graphql.CollectedField, obj *model.PlannedPort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlannedPort_defaultHolder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultHolder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlannedPort_defaultHolder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlannedPort", field, false, false, "String")
+}
+
 func (ec *executionContext) _PortMapping_privatePort(ctx context.Context, field graphql.CollectedField, obj *model.PortMapping) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7089,6 +7836,50 @@ func (ec *executionContext) fieldContext_Query_app(ctx context.Context, field gr
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_app_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_installPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_installPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().InstallPlan(ctx, fc.Args["input"].(model.InstallAppInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.InstallPlan) graphql.Marshaler {
+			return ec.marshalNInstallPlan2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallPlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_installPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InstallPlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_installPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9487,7 +10278,7 @@ func (ec *executionContext) unmarshalInputInstallAppInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"appName", "appId", "domains", "defaultDomain", "version", "settings", "endpointId", "idempotencyKey"}
+	fieldsInOrder := [...]string{"appName", "appId", "domains", "defaultDomain", "version", "settings", "endpointId", "idempotencyKey", "webPort"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9550,6 +10341,13 @@ func (ec *executionContext) unmarshalInputInstallAppInput(ctx context.Context, o
 				return it, err
 			}
 			it.IdempotencyKey = data
+		case "webPort":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webPort"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebPort = data
 		}
 	}
 	return it, nil
@@ -9844,6 +10642,12 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._App_lastOperation(ctx, field, obj)
+				})
+		case "ports":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._App_ports(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10435,6 +11239,89 @@ func (ec *executionContext) _Health(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var installPlanImplementors = []string{"InstallPlan"}
+
+func (ec *executionContext) _InstallPlan(ctx context.Context, sel ast.SelectionSet, obj *model.InstallPlan) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, installPlanImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InstallPlan")
+		case "appName":
+			out.Values[i] = ec._InstallPlan_appName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "appId":
+			out.Values[i] = ec._InstallPlan_appId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._InstallPlan_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endpointId":
+			out.Values[i] = ec._InstallPlan_endpointId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._InstallPlan_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "domains":
+			out.Values[i] = ec._InstallPlan_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "settings":
+			out.Values[i] = ec._InstallPlan_settings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ports":
+			out.Values[i] = ec._InstallPlan_ports(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "webPort":
+			out.Values[i] = ec._InstallPlan_webPort(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "webScheme":
+			out.Values[i] = ec._InstallPlan_webScheme(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "webPortSource":
+			out.Values[i] = ec._InstallPlan_webPortSource(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var libraryProblemImplementors = []string{"LibraryProblem"}
 
 func (ec *executionContext) _LibraryProblem(ctx context.Context, sel ast.SelectionSet, obj *model.LibraryProblem) graphql.Marshaler {
@@ -10919,6 +11806,79 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var plannedPortImplementors = []string{"PlannedPort"}
+
+func (ec *executionContext) _PlannedPort(ctx context.Context, sel ast.SelectionSet, obj *model.PlannedPort) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, plannedPortImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlannedPort")
+		case "hostPort":
+			out.Values[i] = ec._PlannedPort_hostPort(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hostIp":
+			out.Values[i] = ec._PlannedPort_hostIp(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "containerPort":
+			out.Values[i] = ec._PlannedPort_containerPort(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "protocol":
+			out.Values[i] = ec._PlannedPort_protocol(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "service":
+			out.Values[i] = ec._PlannedPort_service(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setting":
+			out.Values[i] = ec._PlannedPort_setting(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PlannedPort_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "default":
+			out.Values[i] = ec._PlannedPort_default(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "defaultHolder":
+			out.Values[i] = ec._PlannedPort_defaultHolder(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var portMappingImplementors = []string{"PortMapping"}
 
 func (ec *executionContext) _PortMapping(ctx context.Context, sel ast.SelectionSet, obj *model.PortMapping) graphql.Marshaler {
@@ -11082,6 +12042,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_app(ctx, field)
+				})
+		case "installPlan":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_installPlan(ctx, field)
 				})
 		case "catalog":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -12185,6 +13151,14 @@ func (ec *executionContext) unmarshalNInstallAppInput2githubᚗcomᚋappmanage�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNInstallPlan2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallPlan(ctx context.Context, sel ast.SelectionSet, v *model.InstallPlan) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "InstallPlan!")
+		return graphql.Null
+	}
+	return ec._InstallPlan(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12313,6 +13287,26 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋappmanageᚋappma
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPlannedPort2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPlannedPort(ctx context.Context, sel ast.SelectionSet, v model.PlannedPort) graphql.Marshaler {
+	return ec._PlannedPort(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPlannedPort2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPlannedPortᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PlannedPort) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlannedPort2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPlannedPort(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNPortMapping2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPortMapping(ctx context.Context, sel ast.SelectionSet, v model.PortMapping) graphql.Marshaler {
 	return ec._PortMapping(ctx, sel, &v)
 }
@@ -12331,6 +13325,16 @@ func (ec *executionContext) marshalNPortMapping2ᚕgithubᚗcomᚋappmanageᚋap
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNPortSource2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPortSource(ctx context.Context, v any) (model.PortSource, error) {
+	var res model.PortSource
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPortSource2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPortSource(ctx context.Context, sel ast.SelectionSet, v model.PortSource) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNProxy2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐProxy(ctx context.Context, sel ast.SelectionSet, v model.Proxy) graphql.Marshaler {

@@ -107,16 +107,13 @@ func (r *appResolver) LastOperation(ctx context.Context, obj *model.App) (*model
 	return mapOperation(op), nil
 }
 
+func (r *appResolver) Ports(ctx context.Context, obj *model.App) ([]model.PlannedPort, error) {
+	ps, err := r.loaders(ctx).ports.Load(ctx, appRef(obj))
+	return mapPlannedPorts(ps), err
+}
+
 func (r *mutationResolver) InstallApp(ctx context.Context, input model.InstallAppInput) (*model.Operation, error) {
-	req := apps.InstallRequest{
-		AppName: input.AppName, AppID: input.AppID, Domains: input.Domains,
-		DefaultDomain: deref(input.DefaultDomain), Version: deref(input.Version),
-		EndpointID: deref(input.EndpointID), IdempotencyKey: deref(input.IdempotencyKey),
-	}
-	for _, s := range input.Settings {
-		req.Settings = append(req.Settings, apps.EnvSetting{Name: s.Name, Value: s.Value})
-	}
-	op, err := r.Domain.Install(ctx, req)
+	op, err := r.Domain.Install(ctx, installRequest(input))
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +237,14 @@ func (r *queryResolver) App(ctx context.Context, id string) (*model.App, error) 
 		return nil, nil
 	}
 	return mapAppSummary(*a), nil
+}
+
+func (r *queryResolver) InstallPlan(ctx context.Context, input model.InstallAppInput) (*model.InstallPlan, error) {
+	p, err := r.Domain.PlanInstall(ctx, installRequest(input))
+	if err != nil {
+		return nil, err
+	}
+	return mapInstallPlan(p), nil
 }
 
 func (r *Resolver) App() graph.AppResolver { return &appResolver{r} }

@@ -144,6 +144,36 @@ type InstallAppInput struct {
 	EndpointID *int `json:"endpointId,omitempty"`
 	// The same key returns the same operation instead of starting a second one.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// The container port NPM forwards the domains to, for a web app whose material names none
+	// (no com.docker.compose.http.port label, no W9_HTTP_PORT or W9_HTTPS_PORT in its .env) and
+	// whose main service offers several TCP ports: it is written to the .env as W9_HTTP_PORT.
+	// Refused for an app that names its own web port. Without it such an install with domains is
+	// refused in preflight (VALIDATION_FAILED on webPort, naming the candidates).
+	WebPort *int `json:"webPort,omitempty"`
+}
+
+// What installApp would do with an input, decided by the same validation and preflight, writing
+// nothing: the endpoint, W9_URL, the settings (the user's, plus the port settings preflight chose),
+// every host port the compose file publishes and the web port the domains are forwarded to. An
+// input installApp would refuse gives the same error. A plan reserves nothing: a port it proposes
+// may be taken before the install is submitted, which then chooses again (or, for a port the user
+// gave, refuses).
+type InstallPlan struct {
+	AppName    string `json:"appName"`
+	AppID      string `json:"appId"`
+	Version    string `json:"version"`
+	EndpointID int    `json:"endpointId"`
+	// W9_URL: the default domain, or host:port without domains.
+	URL      string        `json:"url"`
+	Domains  []string      `json:"domains"`
+	Settings []EnvVar      `json:"settings"`
+	Ports    []PlannedPort `json:"ports"`
+	// The container port NPM forwards the domains to; null when it is not known (an app without domains whose web port is undetermined, or an app without a web interface).
+	WebPort *int `json:"webPort,omitempty"`
+	// http or https.
+	WebScheme *string `json:"webScheme,omitempty"`
+	// Where webPort comes from: a label, .env W9_HTTP_PORT / W9_HTTPS_PORT, webPort, or the only TCP port of the main service.
+	WebPortSource *string `json:"webPortSource,omitempty"`
 }
 
 // An app folder (or catalog file) left out of the library, or loaded with a warning the reason states.
@@ -201,6 +231,24 @@ type PageInfo struct {
 	HasPreviousPage bool    `json:"hasPreviousPage"`
 	StartCursor     *string `json:"startCursor,omitempty"`
 	EndCursor       *string `json:"endCursor,omitempty"`
+}
+
+// One host port an install publishes, read from its compose file with its .env applied.
+type PlannedPort struct {
+	HostPort int `json:"hostPort"`
+	// The host address it binds; null for every address.
+	HostIP        *string `json:"hostIp,omitempty"`
+	ContainerPort int     `json:"containerPort"`
+	// tcp, udp or sctp.
+	Protocol string `json:"protocol"`
+	// The compose service that publishes it.
+	Service string `json:"service"`
+	// The port setting (a key ending in _SET) whose value it is; null for a port written in the compose file.
+	Setting *string    `json:"setting,omitempty"`
+	Source  PortSource `json:"source"`
+	// For NEXT_FREE: the template default that was passed over, and what held it.
+	Default       *int    `json:"default,omitempty"`
+	DefaultHolder *string `json:"defaultHolder,omitempty"`
 }
 
 type PortMapping struct {
@@ -547,6 +595,70 @@ func (e *OperationStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e OperationStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How an install came to publish a host port.
+type PortSource string
+
+const (
+	// The user gave the port setting.
+	PortSourceSetting PortSource = "SETTING"
+	// No setting was given and the template default was free on the endpoint.
+	PortSourceDefault PortSource = "DEFAULT"
+	// No setting was given and the default was taken (by a container, or an install in flight), so the next free port above it was chosen.
+	PortSourceNextFree PortSource = "NEXT_FREE"
+	// The compose file publishes the port itself (e.g. "8080:8080"); no setting changes it.
+	PortSourceCompose PortSource = "COMPOSE"
+)
+
+var AllPortSource = []PortSource{
+	PortSourceSetting,
+	PortSourceDefault,
+	PortSourceNextFree,
+	PortSourceCompose,
+}
+
+func (e PortSource) IsValid() bool {
+	switch e {
+	case PortSourceSetting, PortSourceDefault, PortSourceNextFree, PortSourceCompose:
+		return true
+	}
+	return false
+}
+
+func (e PortSource) String() string {
+	return string(e)
+}
+
+func (e *PortSource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PortSource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PortSource", str)
+	}
+	return nil
+}
+
+func (e PortSource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PortSource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PortSource) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
