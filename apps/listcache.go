@@ -172,12 +172,14 @@ func (s *Service) invalidating(w ops.Workflow) ops.Workflow {
 		st := &w.Steps[i]
 		if do := st.Do; do != nil {
 			st.Do = func(ctx context.Context, r *ops.Run) error {
+				defer s.history.forget(r.AppID())
 				defer s.lists.invalidate()
 				return do(ctx, r)
 			}
 		}
 		if undo := st.Undo; undo != nil {
 			st.Undo = func(ctx context.Context, r *ops.Run) error {
+				defer s.history.forget(r.AppID())
 				defer s.lists.invalidate()
 				return undo(ctx, r)
 			}
