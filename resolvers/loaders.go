@@ -42,6 +42,7 @@ type Loaders struct {
 	repository    *dataloadgen.Loader[apps.AppRef, *apps.RepoLinks]
 	lastOperation *dataloadgen.Loader[apps.AppRef, *ops.Operation]
 	proxySources  *dataloadgen.Loader[apps.AppRef, *apps.ProxySources]
+	history       *dataloadgen.Loader[apps.HistoryKey, *apps.History]
 }
 
 // NewLoaders builds the loaders of one request.
@@ -60,6 +61,7 @@ func NewLoaders(svc *apps.Service) *Loaders {
 		repository:    dataloadgen.NewLoader(v.Repositories, opt),
 		lastOperation: dataloadgen.NewLoader(v.LastOperations, opt),
 		proxySources:  dataloadgen.NewLoader(v.ProxySources, opt),
+		history:       dataloadgen.NewLoader(v.Histories, opt),
 	}
 }
 
