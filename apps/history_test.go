@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/auth"
@@ -82,6 +83,13 @@ func TestHistoryAndDiff(t *testing.T) {
 	}
 	if !strings.HasPrefix(h.Commits[2].Message, "Install whoami") || !strings.Contains(h.Commits[0].Message, "GREETING") {
 		t.Errorf("order: %q ... %q", h.Commits[0].Message, h.Commits[2].Message)
+	}
+	// Every commit names its operation; those the key "console" asked for
+	// name it too (the install here ran without a key).
+	for i, c := range h.Commits {
+		if !strings.Contains(c.Message, "\n\nOperation: ") || i < 2 && (!strings.Contains(c.Message, "Operation: update-env ") || !strings.Contains(c.Message, "API key: console") || !strings.HasPrefix(c.Author, "console")) {
+			t.Errorf("commit %d: message %q author %q", i, c.Message, c.Author)
+		}
 	}
 	if st := lcStack(t, e, "hist1"); st.GitConfig.ConfigHash != h.Commits[0].SHA {
 		t.Errorf("stack runs %s, newest is %s", st.GitConfig.ConfigHash, h.Commits[0].SHA)
@@ -436,5 +444,48 @@ func TestWebhookUndoneWithInstall(t *testing.T) {
 	}
 	if rec, err := e.Svc.webhookRecord(context.Background(), "hook3"); err != nil || rec != nil {
 		t.Errorf("the secret outlived the rolled-back install: %+v %v", rec, err)
+	}
+}
+
+// A crash inside a rollback's calls (its commit landed but the answer was
+// lost; its redeploy in flight): the new process resumes the operation
+// from its journal and ends it with exactly one commit, deployed.
+func TestCrashDuringRollback(t *testing.T) {
+	for _, p := range []crashPoint{
+		{name: "commit landed, answer lost", fake: "gitea", route: giteafake.RouteChangeFiles, phase: faults.After},
+		{name: "redeploy in flight", fake: "portainer", route: ptrRedeploy},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			e := newEnv(t, withClientTimeout(crashHold))
+			histInstall(t, e, "crash1", "9171")
+			first := histPage(t, e, "crash1", 0, "").Commits[2].SHA
+			want := e.Gitea.Files(e.Owner, "crash1", first)
+			inj := e.injector(p.fake)
+			before := inj.Calls(p.route)
+			inj.Fail(p.route, faults.Fault{Delay: crashHold, Phase: p.phase})
+			op, err := e.Svc.RollbackApp(histCtx(), "crash1", first, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(15 * time.Second); inj.Calls(p.route) == before; time.Sleep(2 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the run never called %s", p.route)
+				}
+			}
+			e.Engine.Abandon()
+			e.clearFaults()
+			e.start(e.OpsOptions, e.Log)
+			done := e.wait(op)
+			e.checkResumed(p, done)
+			if done.Status != ops.StatusSucceeded {
+				t.Fatalf("rollback after the crash: %s %s", done.Status, done.Error)
+			}
+			if n := e.Gitea.Commits(e.Owner, "crash1"); n != 4 {
+				t.Errorf("%d commits, want 4", n)
+			}
+			if got := histStackFiles(t, e, "crash1"); !maps.EqualFunc(got, want, bytes.Equal) {
+				t.Error("the stack does not run the restored material")
+			}
+		})
 	}
 }

@@ -50,7 +50,7 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if err != nil {
 		return nil, err
 	}
-	in.EndpointID = ep.ID
+	in.EndpointID, in.Actor = ep.ID, actor(ctx)
 	if in.URL == "" {
 		in.URL = s.fallbackURL(ep, s.publicHost(ctx), in)
 	}

@@ -28,7 +28,6 @@ const (
 type MaterialInput struct {
 	LifecycleInput
 	Branch  string `json:"branch"`
-	Actor   string `json:"actor,omitempty"`   // the API key's name
 	Message string `json:"message,omitempty"` // the user's summary (update-files)
 	// Edits are the files update-files writes or deletes.
 	Edits []FileEdit `json:"edits,omitempty"`
@@ -75,27 +74,6 @@ func actor(ctx context.Context) string {
 		return p.KeyName
 	}
 	return ""
-}
-
-// commitMessage is a commit message that names the operation and the API
-// key, so the history answers "who changed what".
-func commitMessage(summary string, r *ops.Run, in MaterialInput) string {
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(summary))
-	fmt.Fprintf(&b, "\n\nOperation: %s %s", r.Kind(), r.OperationID())
-	if in.Actor != "" {
-		fmt.Fprintf(&b, "\nAPI key: %s", in.Actor)
-	}
-	return b.String()
-}
-
-// commitAuthor records the API key as the commit's author (Gitea keeps the
-// authenticated user as committer).
-func commitAuthor(in MaterialInput) *gitea.Identity {
-	if in.Actor == "" {
-		return nil
-	}
-	return &gitea.Identity{Name: in.Actor + " (appmanage)", Email: "appmanage@noreply.invalid"}
 }
 
 // submitMaterial is the synchronous part shared by UpdateAppFiles and
@@ -271,8 +249,7 @@ func (s *Service) stepMaterialCommit(ctx context.Context, r *ops.Run) error {
 		r.Logf("the material already is as asked: nothing to commit")
 		return nil
 	}
-	res, err := s.repos.CommitFiles(ctx, repo, gitea.Commit{Branch: in.Branch, Message: commitMessage(summary, r, in),
-		Author: commitAuthor(in), Files: changes})
+	res, err := s.repos.CommitFiles(ctx, repo, gitea.Commit{Branch: in.Branch, Message: summary, Files: changes})
 	if err != nil {
 		// The commit may have landed although the answer was lost: a head
 		// that moved and already holds the change is it.
@@ -314,8 +291,7 @@ func (s *Service) undoMaterialCommit(ctx context.Context, r *ops.Run) error {
 			var ours string
 			_, _ = r.Get(stateCommit, &ours)
 			summary := fmt.Sprintf("Revert commit %s: restore the material of %s", shortID(ours), shortID(before))
-			res, err := s.repos.CommitFiles(ctx, repo, gitea.Commit{Branch: in.Branch, Message: commitMessage(summary, r, in),
-				Author: commitAuthor(in), Files: changes})
+			res, err := s.repos.CommitFiles(ctx, repo, gitea.Commit{Branch: in.Branch, Message: summary, Files: changes})
 			if err != nil {
 				return upstreamErr("gitea", err, "commit the revert")
 			}

@@ -28,6 +28,8 @@ type InstallInput struct {
 	URL string `json:"url"`
 	// HostPorts are the host ports the app will publish.
 	HostPorts []int `json:"hostPorts,omitempty"`
+	// Actor is the API key's name, named in the install's commit.
+	Actor string `json:"actor,omitempty"`
 }
 
 // EnvSetting is one .env key and value.

@@ -147,7 +147,7 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	if cfg.ContainerWait <= 0 {
 		cfg.ContainerWait = 2 * time.Minute
 	}
-	s := &Service{repos: repos, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
+	s := &Service{repos: signingRepos{repos}, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
 		lists: newListCache(DefaultListTTL), details: newDetailCache(), history: newHistoryCache()}
 	s.diffs, _ = lru.New[diffKey, string](256)
 	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
