@@ -415,6 +415,25 @@ func TestGiteaPushWebhook(t *testing.T) {
 		t.Errorf("%d redeploys of hook1, want 1", n)
 	}
 
+	// A push of a commit appmanage wrote itself starts nothing: its own
+	// operation deploys it.
+	lcDone(t, e)(e.Svc.UpdateAppFiles(histCtx(), "hook1", []FileEdit{{Path: "src/x.txt", Content: []byte("x")}}, "", ""))
+	ours := e.Gitea.PushPayload(e.Owner, "hook1", "main", before)
+	if res, err := e.Svc.GiteaPush(ctx, "push", sign(secret, ours), ours); err != nil || res.Operation != nil {
+		t.Errorf("push of our own commit: %+v %v", res, err)
+	}
+	// A push to another branch starts nothing either.
+	var other2 map[string]any
+	_ = json.Unmarshal(body, &other2)
+	other2["ref"], other2["after"] = "refs/heads/feature", strings.Repeat("1", 40)
+	feature, _ := json.Marshal(other2)
+	if res, err := e.Svc.GiteaPush(ctx, "push", sign(secret, feature), feature); err != nil || res.Operation != nil {
+		t.Errorf("push to another branch: %+v %v", res, err)
+	}
+	if n := redeployOps(t, e, "hook1"); n != 1 {
+		t.Errorf("%d redeploys of hook1, want 1", n)
+	}
+
 	// Uninstall removes the webhook and its secret.
 	deletes := e.Gitea.Faults.Calls(giteafake.RouteDeleteHook)
 	lcDone(t, e)(e.Svc.Uninstall(ctx, "hook1", false, ""))

@@ -15,6 +15,9 @@ import (
 // changed what". Steps run with their operation in ctx (see invalidating);
 // signingRepos adds the trailer to every CommitFiles.
 
+// operationTrailer starts the line that names the operation.
+const operationTrailer = "\n\nOperation: "
+
 type runInfo struct {
 	kind, id, actor string
 }
@@ -40,7 +43,7 @@ func signCommit(ctx context.Context, c gitea.Commit) gitea.Commit {
 	}
 	var b strings.Builder
 	b.WriteString(strings.TrimSpace(c.Message))
-	fmt.Fprintf(&b, "\n\nOperation: %s %s", ri.kind, ri.id)
+	fmt.Fprintf(&b, "%s%s %s", operationTrailer, ri.kind, ri.id)
 	if ri.actor != "" {
 		fmt.Fprintf(&b, "\nAPI key: %s", ri.actor)
 		if c.Author == nil {

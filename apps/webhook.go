@@ -176,6 +176,9 @@ func (s *Service) GiteaPush(ctx context.Context, event, signature string, body [
 			Name     string `json:"name"`
 			FullName string `json:"full_name"`
 		} `json:"repository"`
+		HeadCommit *struct {
+			Message string `json:"message"`
+		} `json:"head_commit"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, apperr.New(apperr.Unauthenticated, "the delivery cannot be verified: its body is not a push payload")
@@ -223,6 +226,11 @@ func (s *Service) GiteaPush(ctx context.Context, event, signature string, body [
 	}
 	if p.After != "" && strings.EqualFold(p.After, st.GitConfig.ConfigHash) {
 		return &PushResult{Message: "commit " + shortID(p.After) + " is already deployed"}, nil
+	}
+	if p.HeadCommit != nil && strings.Contains(p.HeadCommit.Message, operationTrailer) {
+		// Our own commit: the operation that wrote it deploys it (or, having
+		// failed, has reverted it).
+		return &PushResult{Message: "commit " + shortID(p.After) + " was written by an appmanage operation, which deploys it"}, nil
 	}
 	key := ""
 	if fullSHA(p.After) {
