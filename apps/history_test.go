@@ -302,6 +302,20 @@ func TestUpdateAppFiles(t *testing.T) {
 	if m := h.Commits[0].Message; !strings.HasPrefix(m, "Label the container") || !strings.Contains(m, "Operation: update-files "+op.ID) || !strings.Contains(m, "API key: console") {
 		t.Errorf("commit message %q", m)
 	}
+	// A change whose redeploy fails is reverted by another commit.
+	before := e.Gitea.Files(e.Owner, "files1", "main")
+	commits = e.Gitea.Commits(e.Owner, "files1")
+	e.Portainer.Faults.Fail(ptrRedeploy, faults.Fault{Status: 500, Body: `{"message":"Unable to redeploy","details":"injected"}`})
+	op, err := e.Svc.UpdateAppFiles(histCtx(), "files1", []FileEdit{{Path: "src/notes.txt", Content: []byte("changed\n")}}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := e.wait(op); done.Status != ops.StatusRolledBack {
+		t.Fatalf("faulted change: %s %s", done.Status, done.Error)
+	}
+	if got := e.Gitea.Files(e.Owner, "files1", "main"); !maps.EqualFunc(got, before, bytes.Equal) || e.Gitea.Commits(e.Owner, "files1") != commits+2 {
+		t.Errorf("after the reverted change: notes %q, %d commits (want the old material, 2 more commits)", got["src/notes.txt"], e.Gitea.Commits(e.Owner, "files1")-commits)
+	}
 	// Deleting a file is a change too.
 	lcDone(t, e)(e.Svc.UpdateAppFiles(histCtx(), "files1", []FileEdit{{Path: "src/notes.txt", Delete: true}}, "", ""))
 	if _, ok := e.Gitea.Files(e.Owner, "files1", "main")["src/notes.txt"]; ok {
