@@ -522,3 +522,36 @@ func TestCrashDuringRollback(t *testing.T) {
 		})
 	}
 }
+
+// CreateHook's answer lost: a transient failure is retried and adopts the
+// hook that was made (one hook, install succeeds); a refusal rolls the
+// install back with nothing left.
+func TestWebhookCreateAnswerLost(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		want   ops.Status
+	}{{502, ops.StatusSucceeded}, {500, ops.StatusRolledBack}} {
+		e := newEnv(t)
+		e.Svc.cfg.WebhookURL = "http://appmanage.test/hooks/gitea"
+		e.Svc.UseSettings(e.DB)
+		e.Gitea.Faults.Fail(giteafake.RouteCreateHook, faults.Fault{Status: c.status, Phase: faults.After, Body: `{"message":"injected"}`})
+		op := e.install(InstallRequest{AppName: "whoami", AppID: "hook4", Settings: []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: "9164"}}})
+		if op.Status != c.want {
+			t.Fatalf("%d: install %s %s, want %s", c.status, op.Status, op.Error, c.want)
+		}
+		if c.want == ops.StatusSucceeded {
+			hooks := e.Gitea.Hooks(e.Owner, "hook4")
+			rec, _ := e.Svc.webhookRecord(context.Background(), "hook4")
+			if len(hooks) != 1 || rec == nil || rec.HookID != hooks[0].ID || rec.Secret != hooks[0].Secret {
+				t.Errorf("%d: hooks %+v, record %+v", c.status, hooks, rec)
+			}
+			continue
+		}
+		if l := e.leftovers("hook4"); len(l) != 0 {
+			t.Errorf("%d: leftovers %v", c.status, l)
+		}
+		if rec, _ := e.Svc.webhookRecord(context.Background(), "hook4"); rec != nil {
+			t.Errorf("%d: the secret outlived the rollback", c.status)
+		}
+	}
+}
