@@ -135,6 +135,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		Git:             apps.GitCredentials{Username: gitUser, Password: gitPassword},
 		DefaultEndpoint: cfg.Portainer.DefaultEndpoint,
 		PublicHost:      cfg.PublicHost,
+		WebhookURL:      cfg.WebhookURL,
 	}, log)
 	appsSvc.UseSettings(s.db)
 	if err := s.engine.Start(ctx); err != nil {
@@ -166,6 +167,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		AllowedOrigins:   cfg.AllowedOrigins,
 		Registry:         reg,
 		Log:              log,
+		GiteaWebhook:     giteaPush(appsSvc),
 		Ready: []httpapi.ReadyCheck{
 			{Name: "database", Check: pingDB},
 			{Name: "upstreams", Check: func(ctx context.Context) error {
@@ -276,5 +278,19 @@ func (s *server) close(ctx context.Context) {
 		if err := s.db.Close(); err != nil {
 			s.log.Warn("close database", "error", err)
 		}
+	}
+}
+
+// giteaPush adapts the domain's push handler to the /hooks/gitea route.
+func giteaPush(svc *apps.Service) httpapi.GiteaWebhook {
+	return func(ctx context.Context, event, signature string, body []byte) (string, string, error) {
+		res, err := svc.GiteaPush(ctx, event, signature, body)
+		if err != nil {
+			return "", "", err
+		}
+		if res.Operation != nil {
+			return res.Operation.ID, res.Message, nil
+		}
+		return "", res.Message, nil
 	}
 }

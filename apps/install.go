@@ -53,7 +53,7 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if err != nil {
 		return nil, err
 	}
-	in.EndpointID = ep.ID
+	in.EndpointID, in.Actor = ep.ID, actor(ctx)
 	host := s.publicHost(ctx)
 	// Ports this install chose itself that turned out taken by the time
 	// they were checked under the claims (a rival chose them at the same
@@ -555,6 +555,7 @@ func (s *Service) installWorkflow() ops.Workflow {
 		Steps: []ops.Step{
 			{Name: "prepare", Weight: 1, Timeout: s.cfg.StepTimeout, Do: s.stepPrepare},
 			{Name: "repository", Weight: 2, Timeout: s.cfg.StepTimeout, Retries: 3, UndoOnFailure: true, Do: s.stepRepository, Undo: s.undoRepository},
+			{Name: "webhook", Weight: 1, Timeout: s.cfg.StepTimeout, Retries: 3, UndoOnFailure: true, Do: s.stepWebhook, Undo: s.undoWebhook},
 			{Name: "stack", Weight: 5, Timeout: s.cfg.DeployTimeout, Retries: 2, UndoOnFailure: true, Do: s.stepStack, Undo: s.undoStack},
 			{Name: "proxy", Weight: 2, Timeout: s.cfg.StepTimeout, Retries: 3, UndoOnFailure: true, Do: s.stepProxy, Undo: s.undoProxy},
 		},

@@ -33,6 +33,7 @@ type LifecycleInput struct {
 	PullImages bool         `json:"pullImages,omitempty"`
 	Git        *GitChange   `json:"git,omitempty"`
 	Env        []EnvSetting `json:"env,omitempty"`
+	Actor      string       `json:"actor,omitempty"` // the API key's name, named in commits
 }
 
 // GitChange edits the stack's git link. Nil fields keep what the stack has.
@@ -198,7 +199,7 @@ func (s *Service) submitLifecycle(ctx context.Context, kind, id, key string, in 
 			return nil, err
 		}
 	}
-	in.AppID, in.EndpointID, in.StackID = st.Name, st.EndpointID, st.ID
+	in.AppID, in.EndpointID, in.StackID, in.Actor = st.Name, st.EndpointID, st.ID, actor(ctx)
 	return s.engine.Submit(ctx, ops.SubmitRequest{Kind: kind, AppID: id, Input: in, IdempotencyKey: key})
 }
 

@@ -172,14 +172,16 @@ func (s *Service) invalidating(w ops.Workflow) ops.Workflow {
 		st := &w.Steps[i]
 		if do := st.Do; do != nil {
 			st.Do = func(ctx context.Context, r *ops.Run) error {
+				defer s.history.forget(r.AppID())
 				defer s.lists.invalidate()
-				return do(ctx, r)
+				return do(withRunInfo(ctx, r), r)
 			}
 		}
 		if undo := st.Undo; undo != nil {
 			st.Undo = func(ctx context.Context, r *ops.Run) error {
+				defer s.history.forget(r.AppID())
 				defer s.lists.invalidate()
-				return undo(ctx, r)
+				return undo(withRunInfo(ctx, r), r)
 			}
 		}
 	}

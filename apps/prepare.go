@@ -36,6 +36,8 @@ type InstallInput struct {
 	// the .env as W9_HTTP_PORT, for a web app whose material names none
 	// (chosen by the user, or the only TCP port its main service offers).
 	WebPort int `json:"webPort,omitempty"`
+	// Actor is the API key's name, named in the install's commit.
+	Actor string `json:"actor,omitempty"`
 }
 
 // EnvSetting is one .env key and value.

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/appmanage/appmanage/datasources/gitea"
 	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
@@ -25,6 +27,11 @@ type Repos interface {
 	CommitFiles(ctx context.Context, name string, commit gitea.Commit) (*gitea.CommitResult, error)
 	GetRawFile(ctx context.Context, name, path, ref string) ([]byte, error)
 	GetFile(ctx context.Context, name, path, ref string) (*gitea.File, error)
+	ListHistory(ctx context.Context, name, ref string, page, limit int) (*gitea.HistoryPage, error)
+	Compare(ctx context.Context, name, base, head string) ([]gitea.HistoryCommit, error)
+	CreateHook(ctx context.Context, name string, opts gitea.HookOptions) (*gitea.Hook, error)
+	ListHooks(ctx context.Context, name string) ([]gitea.Hook, error)
+	DeleteHook(ctx context.Context, name string, id int64) error
 }
 
 // Stacks is what apps needs from Portainer.
@@ -99,6 +106,9 @@ type Config struct {
 	DeployTimeout time.Duration
 	// ContainerWait is how long install waits for the main container to run.
 	ContainerWait time.Duration
+	// WebhookURL is where Gitea posts push webhooks (appmanage's /hooks/gitea
+	// as Gitea reaches it); "" creates no webhooks.
+	WebhookURL string
 }
 
 // Service is the apps domain.
@@ -118,6 +128,9 @@ type Service struct {
 	details *detailCache // per-app data that only changes with its key
 
 	claims claims // names an install is checking and submitting
+
+	history *historyCache               // branch heads and the history read from them
+	diffs   *lru.Cache[diffKey, string] // diffs between two commits (immutable)
 }
 
 // New builds the service and registers its workflows with the engine.
@@ -134,9 +147,11 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	if cfg.ContainerWait <= 0 {
 		cfg.ContainerWait = 2 * time.Minute
 	}
-	s := &Service{repos: repos, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
-		lists: newListCache(DefaultListTTL), details: newDetailCache()}
-	for _, w := range append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...) {
+	s := &Service{repos: signingRepos{repos}, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
+		lists: newListCache(DefaultListTTL), details: newDetailCache(), history: newHistoryCache()}
+	s.diffs, _ = lru.New[diffKey, string](256)
+	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
+	for _, w := range append(workflows, s.materialWorkflows()...) {
 		engine.Register(s.invalidating(w))
 	}
 	return s

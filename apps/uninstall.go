@@ -85,6 +85,7 @@ func (s *Service) uninstallWorkflow() ops.Workflow {
 		Kind:        KindUninstall,
 		RollForward: true,
 		Steps: []ops.Step{
+			{Name: "webhook", Weight: 1, Timeout: s.cfg.StepTimeout, Do: s.stepDeleteWebhook},
 			{Name: "repository", Weight: 1, Timeout: s.cfg.StepTimeout, Do: s.stepDeleteRepository},
 			{Name: "proxies", Weight: 1, Timeout: s.cfg.StepTimeout, Do: s.stepDeleteProxies},
 			{Name: "stack", Weight: 3, Timeout: s.cfg.DeployTimeout, Do: s.stepDeleteStack},

@@ -41,6 +41,7 @@ type Config struct {
 	Sandbox        []string
 	AllowedOrigins []string
 	PublicHost     string // host used in W9_URL when an app has no domain
+	WebhookURL     string // appmanage's /hooks/gitea as Gitea reaches it; "" = no push webhooks
 	Workers        int
 	AdminAPIKey    string
 	ShutdownGrace  time.Duration
@@ -162,6 +163,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	opts = append(opts, option{"sandbox", "APPMANAGE_SANDBOX", "fake upstreams in-process: bare (or true) for all, or a list such as portainer,npm; the default when no upstream is configured", false})
 	str(&origins, "allowed-origins", "APPMANAGE_ALLOWED_ORIGINS", "", "extra websocket origins (comma-separated host patterns) besides the server's own", false)
 	str(&c.PublicHost, "public-host", "APPMANAGE_PUBLIC_HOST", "", "host name or IP used in an app's W9_URL when it has no domain (host:port)", false)
+	str(&c.WebhookURL, "webhook-url", "APPMANAGE_WEBHOOK_URL", "", "this server's /hooks/gitea as Gitea reaches it, e.g. http://appmanage:8080/hooks/gitea: installs create a push webhook there and a push redeploys the app", false)
 	fs.IntVar(&workers, "workers", 4, "operations run at the same time")
 	opts = append(opts, option{"workers", "APPMANAGE_WORKERS", "operations run at the same time", false})
 	fs.DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests and running steps")
@@ -257,6 +259,11 @@ func lookupEnv(getenv func(string) string, name string, secret bool) (string, bo
 
 func (c *Config) validate() error {
 	var errs []error
+	if c.WebhookURL != "" {
+		if err := checkURL("--webhook-url", c.WebhookURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: %w", c.Listen, err))
 	}

@@ -55,6 +55,8 @@ type Options struct {
 	AllowedOrigins []string
 	Registry       *prometheus.Registry
 	Log            *slog.Logger
+	// GiteaWebhook serves POST /hooks/gitea (nil: no such route).
+	GiteaWebhook GiteaWebhook
 
 	ComplexityLimit int   // default 2000
 	DepthLimit      int   // default 12
@@ -100,6 +102,9 @@ func New(o Options) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	r.Get("/readyz", readyHandler(o.Ready, o.Sandbox))
+	if o.GiteaWebhook != nil {
+		r.Method(http.MethodPost, "/hooks/gitea", giteaWebhookHandler(o.GiteaWebhook, o.Log))
+	}
 	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
 		http.Redirect(w, req, "/graphiql", http.StatusFound)

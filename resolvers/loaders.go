@@ -43,6 +43,7 @@ type Loaders struct {
 	lastOperation *dataloadgen.Loader[apps.AppRef, *ops.Operation]
 	proxySources  *dataloadgen.Loader[apps.AppRef, *apps.ProxySources]
 	ports         *dataloadgen.Loader[apps.AppRef, []apps.PlannedPort]
+	history       *dataloadgen.Loader[apps.HistoryKey, *apps.History]
 }
 
 // NewLoaders builds the loaders of one request.
@@ -62,6 +63,7 @@ func NewLoaders(svc *apps.Service) *Loaders {
 		lastOperation: dataloadgen.NewLoader(v.LastOperations, opt),
 		proxySources:  dataloadgen.NewLoader(v.ProxySources, opt),
 		ports:         dataloadgen.NewLoader(v.Ports, opt),
+		history:       dataloadgen.NewLoader(v.Histories, opt),
 	}
 }
 

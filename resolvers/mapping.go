@@ -91,3 +91,29 @@ func mapSettings(views []apps.SettingView) []model.Setting {
 	}
 	return out
 }
+
+func mapHistory(h *apps.History, paged bool) *model.CommitConnection {
+	c := &model.CommitConnection{Nodes: make([]model.Commit, 0, len(h.Commits)), Edges: make([]model.CommitEdge, 0, len(h.Commits)),
+		PageInfo: &model.PageInfo{HasNextPage: h.HasNextPage, HasPreviousPage: paged}}
+	if h.TotalCount >= 0 {
+		n := h.TotalCount
+		c.TotalCount = &n
+	}
+	for _, e := range h.Commits {
+		n := model.Commit{Sha: e.SHA, Message: e.Message, Author: ptr(e.Author), Files: make([]model.CommitFile, 0, len(e.Files)), Deployed: e.Deployed}
+		if !e.CommittedAt.IsZero() {
+			t := e.CommittedAt
+			n.CommittedAt = &t
+		}
+		for _, f := range e.Files {
+			n.Files = append(n.Files, model.CommitFile{Path: f.Path, Status: f.Status})
+		}
+		c.Nodes = append(c.Nodes, n)
+		c.Edges = append(c.Edges, model.CommitEdge{Cursor: e.SHA, Node: &c.Nodes[len(c.Nodes)-1]})
+	}
+	if len(c.Edges) > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[len(c.Edges)-1].Cursor
+	}
+	return c
+}

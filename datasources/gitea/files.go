@@ -37,6 +37,15 @@ type Commit struct {
 	Branch  string // "" means the default branch
 	Message string // "" lets Gitea write one
 	Files   []FileChange
+	// Author is recorded as the commit's author (the committer stays the
+	// authenticated user); nil lets Gitea use the authenticated user.
+	Author *Identity
+}
+
+// Identity is a commit author.
+type Identity struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
 }
 
 // CommitResult describes the commit a write made.
@@ -110,8 +119,9 @@ func (c *Client) CommitFiles(ctx context.Context, name string, commit Commit) (*
 	}
 	body := struct {
 		writeOptions
-		Files []fileOp `json:"files"`
-	}{writeOptions: writeOptions{Message: commit.Message, Branch: commit.Branch}}
+		Author *Identity `json:"author,omitempty"`
+		Files  []fileOp  `json:"files"`
+	}{writeOptions: writeOptions{Message: commit.Message, Branch: commit.Branch}, Author: commit.Author}
 	for _, f := range commit.Files {
 		switch f.Operation {
 		case OpCreate, OpUpdate, OpDelete, OpUpload:

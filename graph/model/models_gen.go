@@ -77,6 +77,41 @@ type Certificate struct {
 	ExpiresOn *time.Time `json:"expiresOn,omitempty"`
 }
 
+// A commit of the app's repository, on the branch its stack deploys.
+type Commit struct {
+	// The full commit id; what rollbackApp and diff take.
+	Sha string `json:"sha"`
+	// The whole message; commits appmanage makes name the operation and the API key.
+	Message string `json:"message"`
+	// The author's name as recorded in the commit.
+	Author      *string      `json:"author,omitempty"`
+	CommittedAt *time.Time   `json:"committedAt,omitempty"`
+	Files       []CommitFile `json:"files"`
+	// True for the commit the stack runs (its git ConfigHash).
+	Deployed bool `json:"deployed"`
+}
+
+type CommitConnection struct {
+	Nodes    []Commit     `json:"nodes"`
+	Edges    []CommitEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+	// Commits on the branch; null when Gitea did not say.
+	TotalCount *int `json:"totalCount,omitempty"`
+}
+
+type CommitEdge struct {
+	// The commit's sha: pass it as after for the next page.
+	Cursor string  `json:"cursor"`
+	Node   *Commit `json:"node"`
+}
+
+// A file a commit changed, compared with its first parent.
+type CommitFile struct {
+	Path string `json:"path"`
+	// added, modified, removed (Gitea's words; renamed and copied are possible too).
+	Status string `json:"status"`
+}
+
 type Container struct {
 	ID      string  `json:"id"`
 	Name    string  `json:"name"`
@@ -117,6 +152,15 @@ type EnvVar struct {
 type EnvVarInput struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+}
+
+// One file of updateAppFiles: new content, or delete: true.
+type FileChangeInput struct {
+	// A path inside the repository: relative, no '..', nothing in .git.
+	Path string `json:"path"`
+	// The whole new content (UTF-8 text); at most 1 MiB per file, 4 MiB per change.
+	Content *string `json:"content,omitempty"`
+	Delete  *bool   `json:"delete,omitempty"`
 }
 
 type Health struct {

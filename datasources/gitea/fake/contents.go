@@ -671,35 +671,7 @@ func (s *Server) handleCommits(w http.ResponseWriter, r *http.Request) {
 	full := rp.Owner + "/" + rp.Name
 	out := make([]apiCommit, 0, to-from)
 	for _, c := range log[from:to] {
-		parents := []apiCommitMeta{}
-		for _, p := range c.Parents {
-			parents = append(parents, s.commitMeta(rp, rp.commits[p]))
-		}
-		ac := apiCommit{
-			URL: s.APIURL() + "/repos/" + full + "/git/commits/" + c.SHA, SHA: c.SHA, Created: ts(c.Committer.When),
-			HTMLURL: s.srv.URL + "/" + full + "/commit/" + c.SHA,
-			Commit: apiRepoCommit{
-				URL:          s.APIURL() + "/repos/" + full + "/git/commits/" + c.SHA,
-				Author:       apiCommitUser{Name: c.Author.Name, Email: c.Author.Email, Date: ts(c.Author.When)},
-				Committer:    apiCommitUser{Name: c.Committer.Name, Email: c.Committer.Email, Date: ts(c.Committer.When)},
-				Message:      c.Message,
-				Tree:         apiCommitMeta{URL: s.APIURL() + "/repos/" + full + "/git/trees/" + c.Tree, SHA: c.Tree, Created: ts(c.Committer.When)},
-				Verification: unsigned,
-			},
-			Author: s.userByEmail(c.Author.Email), Committer: s.userByEmail(c.Committer.Email),
-			Parents: parents,
-		}
-		if withFiles {
-			ac.Files = []apiAffectedFile{}
-			for _, ch := range rp.changes(c) {
-				ac.Files = append(ac.Files, apiAffectedFile{Filename: ch.path, Status: ch.status})
-			}
-		}
-		if withStat {
-			add, del := rp.lineStats(c)
-			ac.Stats = &apiStats{Total: add + del, Additions: add, Deletions: del}
-		}
-		out = append(out, ac)
+		out = append(out, s.commitJSON(rp, c, withFiles, withStat))
 	}
 	pages := (total + limit - 1) / limit
 	h := w.Header()
@@ -713,6 +685,40 @@ func (s *Server) handleCommits(w http.ResponseWriter, r *http.Request) {
 		h.Set("Link", link)
 	}
 	s.writeJSON(w, http.StatusOK, out)
+}
+
+// commitJSON is a commit as the commits and compare routes answer it.
+func (s *Server) commitJSON(rp *repo, c *commit, withFiles, withStat bool) apiCommit {
+	full := rp.Owner + "/" + rp.Name
+	parents := []apiCommitMeta{}
+	for _, p := range c.Parents {
+		parents = append(parents, s.commitMeta(rp, rp.commits[p]))
+	}
+	ac := apiCommit{
+		URL: s.APIURL() + "/repos/" + full + "/git/commits/" + c.SHA, SHA: c.SHA, Created: ts(c.Committer.When),
+		HTMLURL: s.srv.URL + "/" + full + "/commit/" + c.SHA,
+		Commit: apiRepoCommit{
+			URL:          s.APIURL() + "/repos/" + full + "/git/commits/" + c.SHA,
+			Author:       apiCommitUser{Name: c.Author.Name, Email: c.Author.Email, Date: ts(c.Author.When)},
+			Committer:    apiCommitUser{Name: c.Committer.Name, Email: c.Committer.Email, Date: ts(c.Committer.When)},
+			Message:      c.Message,
+			Tree:         apiCommitMeta{URL: s.APIURL() + "/repos/" + full + "/git/trees/" + c.Tree, SHA: c.Tree, Created: ts(c.Committer.When)},
+			Verification: unsigned,
+		},
+		Author: s.userByEmail(c.Author.Email), Committer: s.userByEmail(c.Committer.Email),
+		Parents: parents,
+	}
+	if withFiles {
+		ac.Files = []apiAffectedFile{}
+		for _, ch := range rp.changes(c) {
+			ac.Files = append(ac.Files, apiAffectedFile{Filename: ch.path, Status: ch.status})
+		}
+	}
+	if withStat {
+		add, del := rp.lineStats(c)
+		ac.Stats = &apiStats{Total: add + del, Additions: add, Deletions: del}
+	}
+	return ac
 }
 
 func pageLinks(base string, q url.Values, page, pages int) string {

@@ -37,6 +37,10 @@ const (
 	RouteDeleteFile     = "DELETE /api/v1/repos/{owner}/{repo}/contents/{filepath...}"
 	RouteRaw            = "GET /api/v1/repos/{owner}/{repo}/raw/{filepath...}"
 	RouteCommits        = "GET /api/v1/repos/{owner}/{repo}/commits"
+	RouteCompare        = "GET /api/v1/repos/{owner}/{repo}/compare/{basehead}"
+	RouteCreateHook     = "POST /api/v1/repos/{owner}/{repo}/hooks"
+	RouteListHooks      = "GET /api/v1/repos/{owner}/{repo}/hooks"
+	RouteDeleteHook     = "DELETE /api/v1/repos/{owner}/{repo}/hooks/{id}"
 	// Git smart HTTP ref discovery and the web raw routes (outside /api/v1).
 	RouteInfoRefs     = "GET /{owner}/{repo}/info/refs"
 	RouteWebRawCommit = "GET /{owner}/{repo}/raw/commit/{sha}/{path...}"
@@ -293,6 +297,10 @@ func (s *Server) routes() *http.ServeMux {
 	h(RouteDeleteFile, s.handleDeleteFile)
 	h(RouteRaw, s.handleRaw)
 	h(RouteCommits, s.handleCommits)
+	h(RouteCompare, s.handleCompare)
+	h(RouteCreateHook, s.handleCreateHook)
+	h(RouteListHooks, s.handleListHooks)
+	h(RouteDeleteHook, s.handleDeleteHook)
 	h(RouteInfoRefs, s.handleInfoRefs)
 	h(RouteWebRawCommit, s.handleWebRaw)
 	h(RouteWebRawBranch, s.handleWebRaw)

@@ -125,6 +125,7 @@ type repo struct {
 	branches map[string]string // branch -> commit id
 	commits  map[string]*commit
 	blobs    map[string][]byte
+	hooks    []*hook // webhooks, oldest first
 }
 
 func (r *repo) empty() bool { return len(r.branches) == 0 }
