@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/faults"
@@ -649,7 +650,9 @@ func TestDomainConflicts(t *testing.T) {
 		t.Errorf("hosts changed:\nbefore %+v\nafter  %+v", hostsBefore, e.NPM.Hosts())
 	}
 
-	// One operation per app at a time.
+	// One operation per app at a time. The first one's NPM write is held
+	// back, so it is surely still running when the second is asked for.
+	e.NPM.Faults.Fail(npmfake.RouteUpdate, faults.Fault{Delay: 2 * time.Second})
 	first, err := e.Svc.AddAppDomains(ctx, "who1", []string{"q1.example.com"})
 	if err != nil {
 		t.Fatal(err)
