@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -181,4 +183,72 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// The protocol's order: subscribe before connection_ack closes 4401, a
+// second connection_init 4429.
+func TestWebsocketProtocolOrder(t *testing.T) {
+	srv := httptest.NewServer(New(Options{Auth: keyAuth{key: "good"}, Log: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, tt := range []struct {
+		name   string
+		frames []map[string]any
+		want   websocket.StatusCode
+	}{
+		{"subscribe first", []map[string]any{{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "{ a }"}}}, 4401},
+		{"init twice", []map[string]any{
+			{"type": "connection_init", "payload": map[string]any{"apiKey": "good"}},
+			{"type": "connection_init", "payload": map[string]any{"apiKey": "good"}},
+		}, 4429},
+		{"init payload not an object", []map[string]any{{"type": "connection_init", "payload": "good"}}, 4400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql",
+				&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			for _, f := range tt.frames {
+				if err := wsjson.Write(ctx, c, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for {
+				var m struct{ Type string }
+				err := wsjson.Read(ctx, c, &m)
+				if err == nil {
+					continue // connection_ack of a first init
+				}
+				if got := websocket.CloseStatus(err); got != tt.want {
+					t.Fatalf("closed with %d (%v), want %d", got, err, tt.want)
+				}
+				return
+			}
+		})
+	}
+}
+
+// A body that stops arriving is answered 408 BAD_REQUEST, not INTERNAL.
+func TestStalledBodyIsAClientMistake(t *testing.T) {
+	srv := httptest.NewServer(New(Options{Auth: keyAuth{}, Log: slog.New(slog.DiscardHandler), BodyReadTimeout: 200 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":")
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"BAD_REQUEST"`) {
+		t.Fatalf("HTTP %d %s, want 408 BAD_REQUEST", resp.StatusCode, b)
+	}
 }
