@@ -409,8 +409,6 @@ func (t unsupportedTransport) Do(w http.ResponseWriter, r *http.Request, _ graph
 	case r.Method != http.MethodPost && r.Method != http.MethodGet:
 		e = &requestError{status: http.StatusMethodNotAllowed, code: apperr.BadRequest,
 			msg: fmt.Sprintf("method %s is not supported on /graphql: use POST (or GET for queries)", r.Method)}
-	case r.Header.Get("Upgrade") != "":
-		e = badRequest("unsupported upgrade %q: /graphql speaks websocket (graphql-transport-ws)", r.Header.Get("Upgrade"))
 	case r.Header.Get("Content-Type") == "":
 		e = badRequest("missing Content-Type: send the request as application/json")
 	default:

@@ -252,3 +252,48 @@ func TestStalledBodyIsAClientMistake(t *testing.T) {
 		t.Fatalf("HTTP %d %s, want 408 BAD_REQUEST", resp.StatusCode, b)
 	}
 }
+
+// A refused websocket handshake is answered as JSON with a code, like
+// every other request mistake.
+func TestWebsocketHandshakeRefusals(t *testing.T) {
+	srv := httptest.NewServer(New(Options{Auth: keyAuth{key: "good"}, Log: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	ws := func(h http.Header) {
+		h.Set("Connection", "Upgrade")
+		h.Set("Upgrade", "websocket")
+		h.Set("Sec-WebSocket-Version", "13")
+		h.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		h.Set("Sec-WebSocket-Protocol", "graphql-transport-ws")
+	}
+	for _, tt := range []struct {
+		name   string
+		header func(http.Header)
+		status int
+		code   string
+	}{
+		{"foreign origin", func(h http.Header) { ws(h); h.Set("Origin", "http://evil.example") }, 403, "FORBIDDEN"},
+		{"no key", func(h http.Header) { ws(h); h.Del("Sec-WebSocket-Key") }, 400, "BAD_REQUEST"},
+		{"wrong version", func(h http.Header) { ws(h); h.Set("Sec-WebSocket-Version", "8") }, 400, "BAD_REQUEST"},
+		{"not websocket", func(h http.Header) { h.Set("Connection", "Upgrade"); h.Set("Upgrade", "h2c") }, 426, "BAD_REQUEST"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/graphql", nil)
+			tt.header(req.Header)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var out struct {
+				Errors []struct {
+					Message    string
+					Extensions map[string]any
+				}
+			}
+			if json.Unmarshal(b, &out) != nil || len(out.Errors) != 1 || resp.StatusCode != tt.status || out.Errors[0].Extensions["code"] != tt.code {
+				t.Fatalf("HTTP %d %s, want %d %s", resp.StatusCode, b, tt.status, tt.code)
+			}
+		})
+	}
+}

@@ -1,19 +1,24 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"golang.org/x/time/rate"
 
 	"github.com/appmanage/appmanage/apperr"
@@ -41,12 +46,89 @@ type wsImplementation struct {
 }
 
 func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	c, err := i.inner.Accept(w, r, o)
-	if err != nil || c.Subprotocol() != subprotocolTransportWS {
-		return c, err
+	hw := &handshakeWriter{ResponseWriter: w}
+	c, err := i.inner.Accept(hw, r, o)
+	if err != nil {
+		// coder/websocket answered a bad handshake (wrong origin, missing
+		// key, ...) in plain text; the client gets that as a GraphQL error
+		// with a code instead. gqlgen would log a failed Accept to the
+		// process-wide logger and write a second answer: it gets a closed
+		// connection instead, on which it stops at once.
+		hw.refuse(r, i.log)
+		return refusedConn{}, nil
+	}
+	if c.Subprotocol() != subprotocolTransportWS {
+		return c, nil
 	}
 	return &checkedConn{WebsocketConn: c, ctx: r.Context(), log: i.log}, nil
 }
+
+// handshakeWriter passes a successful handshake (101, then the hijack)
+// through and holds back the answer to a refused one.
+type handshakeWriter struct {
+	http.ResponseWriter
+	upgraded bool
+	status   int
+	body     []byte
+}
+
+func (h *handshakeWriter) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		h.upgraded = true
+		h.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *handshakeWriter) Write(b []byte) (int, error) {
+	if h.upgraded {
+		return h.ResponseWriter.Write(b)
+	}
+	if len(h.body) < 512 {
+		h.body = append(h.body, b[:min(len(b), 512-len(h.body))]...)
+	}
+	return len(b), nil
+}
+
+func (h *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
+}
+
+func (h *handshakeWriter) refuse(r *http.Request, log *slog.Logger) {
+	if h.upgraded {
+		return // the hijack failed after the 101: nothing more to send
+	}
+	e := badRequest("websocket handshake refused: %s", strings.TrimSpace(string(h.body)))
+	switch h.status {
+	case 0:
+	case http.StatusForbidden:
+		e.status, e.code = h.status, apperr.Forbidden
+		e.msg += " (see --allowed-origins)"
+	default:
+		e.status = h.status
+	}
+	if e.status >= 500 {
+		log.ErrorContext(r.Context(), "websocket handshake failed", "status", e.status, "error", e.msg)
+		e.code = apperr.Internal
+	} else {
+		log.DebugContext(r.Context(), "bad graphql request", "transport", "websocket", "status", e.status, "code", e.code, "reason", e.msg)
+	}
+	h.Header().Del("X-Content-Type-Options")
+	writeResponse(h.ResponseWriter, e.status, &graphql.Response{Errors: gqlerror.List{e.gqlError()}})
+}
+
+// refusedConn is the connection of a refused handshake: closed from the
+// start.
+type refusedConn struct{}
+
+func (refusedConn) Close() error                        { return nil }
+func (refusedConn) NextReader() (int, io.Reader, error) { return 0, nil, transport.ErrWebsocketClosed }
+func (refusedConn) WriteJSON(any) error                 { return nil }
+func (refusedConn) WriteClose(int, string) error        { return nil }
+func (refusedConn) Subprotocol() string                 { return "" }
 
 // errMessageRefused ends gqlgen's read loop after checkedConn closed the
 // socket.
