@@ -51,7 +51,7 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 		{"huge variable", "POST", "application/json", js(map[string]any{"query": query, "variables": map[string]any{"id": huge}}), nil, 413, "REQUEST_TOO_LARGE", "--max-body"},
 		{"unknown operation name", "POST", "application/json", js(map[string]any{"query": query, "operationName": "Nope"}), nil, 400, "BAD_REQUEST", `unknown operation name "Nope"`},
 		{"variables not an object", "POST", "application/json", `{"query": "{ health { status } }", "variables": "` + badMarker + `"}`, nil, 400, "BAD_REQUEST", `"variables" must be an object`},
-		{"document of too many tokens", "POST", "application/json", js(map[string]any{"query": "{ " + strings.Repeat("health { status } ", 2000) + "} # " + badMarker}), nil, 422, "GRAPHQL_PARSE_FAILED", "exceeded token limit of 5000"},
+		{"document of too many tokens", "POST", "application/json", js(map[string]any{"query": "{ " + strings.Repeat("health { status } ", 3000) + "} # " + badMarker}), nil, 422, "GRAPHQL_PARSE_FAILED", "exceeded token limit of 10000"},
 		{"wrong method", "PUT", "application/json", js(map[string]any{"query": query}), nil, 405, "BAD_REQUEST", "method PUT"},
 	}
 	get := []httpCase{
