@@ -149,8 +149,8 @@ func TestBadRequestsGetClearAnswers(t *testing.T) {
 			c := dialWS(t, ctx, s)
 			c.conn.SetReadLimit(16 << 20)
 			c.send(ctx, map[string]any{"type": "connection_init", "payload": map[string]any{"apiKey": adminKey}})
-			if m, err := c.next(ctx); err != nil || m.Type != "connection_ack" {
-				t.Fatalf("ack: %v %+v", err, m)
+			if m, err := c.next(ctx); err != nil || m.Type != "connection_ack" || bytes.Contains(m.Payload, []byte(adminKey)) {
+				t.Fatalf("ack: %v %+v, want connection_ack without the key", err, m)
 			}
 			tc.frame(c, ctx)
 			m, err := c.next(ctx)

@@ -303,7 +303,9 @@ func (g *initGuard) init(ctx context.Context, p transport.InitPayload) (context.
 	}
 	actx, err := g.auth.WebsocketInit(ctx, p)
 	if err == nil {
-		return actx, &p, nil
+		// The ack carries no payload: echoing the init payload would send
+		// the key back.
+		return actx, nil, nil
 	}
 	if apperr.CodeOf(err) != apperr.Unauthenticated {
 		ref := logInternal(ctx, g.log, err)
