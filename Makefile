@@ -13,6 +13,9 @@ help: ## Show this help
 web-assets: ## Fetch the pinned GraphiQL and React files from the npm registry (skipped when present)
 	@bash web/graphiql/fetch-assets.sh
 
+js-clients: ## Install the pinned npm GraphQL clients the JS client tests run (skipped when installed and the lockfile unchanged)
+	@bash httpapi/jsclients/install.sh
+
 generate: ## Regenerate the gqlgen code from graph/schema/*.graphqls
 	$(GO) tool gqlgen generate
 
@@ -22,7 +25,7 @@ build: web-assets ## Build bin/appmanage
 run: build ## Start the server; with no backend configured it runs in sandbox mode (ARGS="--listen ..." to pass flags)
 	./$(BIN) serve $(ARGS)
 
-test: web-assets ## Run every test with the race detector
+test: web-assets js-clients ## Run every test with the race detector (the JS client tests need Node.js 20+)
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-real: web-assets ## Run the datasource and workflow suites against real servers (APPMANAGE_TEST_* variables; skips when unset)
@@ -42,4 +45,4 @@ check-generated: ## Fail when the committed gqlgen code does not match the schem
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help web-assets generate build run test test-real lint bench check-generated clean
+.PHONY: help web-assets js-clients generate build run test test-real lint bench check-generated clean

@@ -165,6 +165,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		GraphiQL:         graphiql.Handler(graphiql.Options{Endpoint: "/graphql", BasePath: "/graphiql", Title: "appmanage"}),
 		Sandbox:          cfg.Sandbox,
 		AllowedOrigins:   cfg.AllowedOrigins,
+		BodyLimit:        cfg.MaxBody,
 		Registry:         reg,
 		Log:              log,
 		GiteaWebhook:     giteaPush(appsSvc),

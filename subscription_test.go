@@ -80,10 +80,15 @@ func TestWebsocketNeedsAValidKeyInInit(t *testing.T) {
 		if err == nil {
 			t.Fatalf("init with %v: got %s %s, want the connection closed", payload, m.Type, m.Payload)
 		}
-		// Closed by the server, not ended by our own timeout.
-		if websocket.CloseStatus(err) == -1 {
-			t.Fatalf("init with %v: %v, want a close frame from the server", payload, err)
+		// Closed by the server with 4403 Forbidden (not 1000, which
+		// graphql-ws clients retry forever), not ended by our own timeout.
+		if websocket.CloseStatus(err) != 4403 {
+			t.Fatalf("init with %v: %v, want a 4403 close frame from the server", payload, err)
 		}
+	}
+	// The refusals are logged, without the key.
+	if logs := s.logs.String(); strings.Count(logs, "websocket connection_init refused") != 2 || strings.Contains(logs, "am_wrong") {
+		t.Fatalf("want two logged refusals without the key; log:\n%s", logs)
 	}
 
 	c := dialWS(t, ctx, s)

@@ -23,6 +23,22 @@ const (
 	UpstreamRejected    Code = "UPSTREAM_REJECTED"
 	NotImplemented      Code = "NOT_IMPLEMENTED"
 	Internal            Code = "INTERNAL"
+
+	// Codes of the HTTP layer: the request itself, not an operation, is
+	// wrong. They are the client's doing and never logged above debug.
+
+	// BadRequest: malformed JSON, a wrong content type or method, a missing
+	// query, an unknown operation name, a malformed websocket message.
+	BadRequest Code = "BAD_REQUEST"
+	// RequestTooLarge: the body (or GET query string, or websocket
+	// message) is over the --max-body limit.
+	RequestTooLarge Code = "REQUEST_TOO_LARGE"
+	// BatchingNotSupported: the body is a JSON array of operations.
+	BatchingNotSupported Code = "BATCHING_NOT_SUPPORTED"
+	// PersistedQueryNotFound: an automatic persisted query hash the server
+	// does not know; the client sends the full query again (Apollo's
+	// PersistedQueryLink does this by itself).
+	PersistedQueryNotFound Code = "PERSISTED_QUERY_NOT_FOUND"
 )
 
 // Error is a domain error with a code. Field names the offending input for

@@ -45,6 +45,9 @@ type Config struct {
 	Workers        int
 	AdminAPIKey    string
 	ShutdownGrace  time.Duration
+	// MaxBody caps a /graphql request body, GET query string and websocket
+	// message, in bytes (--max-body).
+	MaxBody int64
 
 	// Library loading, beside LibraryDir.
 	CatalogFile       string // product_<locale>.json; "" = look under the library's dist/ folder
@@ -149,7 +152,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 		fs.StringVar(p, name, def, usage)
 		opts = append(opts, option{name, env, usage, secret})
 	}
-	var logLevel, origins, maxAppSize string
+	var logLevel, origins, maxAppSize, maxBody string
 	var workers, endpoint int
 	var grace time.Duration
 	str(&c.Listen, "listen", "APPMANAGE_LISTEN", "127.0.0.1:8080", "address to serve HTTP on", false)
@@ -164,6 +167,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	str(&origins, "allowed-origins", "APPMANAGE_ALLOWED_ORIGINS", "", "extra websocket origins (comma-separated host patterns) besides the server's own", false)
 	str(&c.PublicHost, "public-host", "APPMANAGE_PUBLIC_HOST", "", "host name or IP used in an app's W9_URL when it has no domain (host:port)", false)
 	str(&c.WebhookURL, "webhook-url", "APPMANAGE_WEBHOOK_URL", "", "this server's /hooks/gitea as Gitea reaches it, e.g. http://appmanage:8080/hooks/gitea: installs create a push webhook there and a push redeploys the app", false)
+	str(&maxBody, "max-body", "APPMANAGE_MAX_BODY", "1MiB", "largest /graphql request body, GET query string or websocket message (bytes, or e.g. 512KiB, 4MiB); larger ones get 413 REQUEST_TOO_LARGE", false)
 	fs.IntVar(&workers, "workers", 4, "operations run at the same time")
 	opts = append(opts, option{"workers", "APPMANAGE_WORKERS", "operations run at the same time", false})
 	fs.DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests and running steps")
@@ -219,6 +223,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	c.Workers = workers
 	c.Portainer.DefaultEndpoint = endpoint
 	c.ShutdownGrace = grace
+	if c.MaxBody, err = parseSize(maxBody); err != nil {
+		return nil, fmt.Errorf("--max-body: %w", err)
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
@@ -320,6 +327,19 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// parseSize reads a byte count: a number with an optional binary unit
+// (KiB, MiB, GiB; k, m, g alike), between 1 KiB and 1 GiB.
+func parseSize(v string) (int64, error) {
+	n, err := units.RAMInBytes(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a size such as 1048576, 512KiB or 4MiB", v)
+	}
+	if n < 1<<10 || n > 1<<30 {
+		return 0, fmt.Errorf("%q: want 1KiB..1GiB", v)
+	}
+	return n, nil
 }
 
 func checkURL(flagName, v string) error {

@@ -162,3 +162,31 @@ func TestLibraryOptions(t *testing.T) {
 		t.Fatalf("catalog file from env: %v %q", err, c.CatalogFile)
 	}
 }
+
+func TestMaxBody(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want int64
+	}{
+		{nil, nil, 1 << 20},
+		{[]string{"--max-body", "4MiB"}, nil, 4 << 20},
+		{[]string{"--max-body=65536"}, nil, 65536},
+		{nil, map[string]string{"APPMANAGE_MAX_BODY": "512k"}, 512 << 10},
+		{[]string{"--max-body", "2MiB"}, map[string]string{"APPMANAGE_MAX_BODY": "512k"}, 2 << 20},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.args, env(tt.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tt.args, tt.env, err)
+		}
+		if c.MaxBody != tt.want {
+			t.Errorf("%v %v: MaxBody = %d, want %d", tt.args, tt.env, c.MaxBody, tt.want)
+		}
+	}
+	for _, bad := range []string{"lots", "-1", "12", "2GiB"} {
+		if _, err := Parse([]string{"--max-body", bad}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--max-body") {
+			t.Errorf("--max-body %s: err = %v, want a --max-body error", bad, err)
+		}
+	}
+}

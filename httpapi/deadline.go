@@ -27,7 +27,11 @@ func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 	}
 }
 
-// deadlineBody lifts the read deadline when the body ends (or fails).
+// deadlineBody lifts the read deadline when the body has been read whole.
+// A body that fails (the deadline passed) keeps it: after the handler
+// answers, net/http reads what is left of the body before it sends the
+// answer, and without the deadline that read would wait for the stalled
+// client forever, so the client would never get its 408.
 type deadlineBody struct {
 	io.ReadCloser
 	once sync.Once
@@ -36,7 +40,7 @@ type deadlineBody struct {
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
+	if err == io.EOF {
 		b.once.Do(b.lift)
 	}
 	return n, err

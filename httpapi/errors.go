@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/appmanage/appmanage/apperr"
@@ -22,6 +25,9 @@ import (
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		if gerr.Extensions["code"] == errcode.ValidationFailed {
+			requestMistake(ctx, gerr)
+		}
 		if gerr.Extensions != nil && gerr.Extensions["code"] != nil {
 			return gerr // parse/validation/complexity errors carry their own code
 		}
@@ -65,6 +71,36 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gerr.Extensions = ext
 		return gerr
 	}
+}
+
+// requestMistake turns two of gqlgen's GRAPHQL_VALIDATION_FAILED errors,
+// which are about the request rather than the document, into BAD_REQUEST:
+// no query at all, and an operationName the document does not define (or
+// none for a document of several operations). It tells them by the
+// operation context's state, not by gqlgen's messages.
+func requestMistake(ctx context.Context, gerr *gqlerror.Error) {
+	if !graphql.HasOperationContext(ctx) {
+		return
+	}
+	oc := graphql.GetOperationContext(ctx)
+	switch {
+	case oc.Doc == nil && strings.TrimSpace(oc.RawQuery) == "":
+		gerr.Message = `missing query: the request needs a "query" string`
+	case oc.Doc != nil && oc.Operation == nil:
+		var names []string
+		for _, op := range oc.Doc.Operations {
+			names = append(names, strconv.Quote(op.Name))
+		}
+		if oc.OperationName != "" {
+			gerr.Message = fmt.Sprintf("unknown operation name %q: the document defines %s", oc.OperationName, strings.Join(names, ", "))
+		} else {
+			gerr.Message = fmt.Sprintf("the document defines %d operations (%s): name the one to run in operationName", len(names), strings.Join(names, ", "))
+		}
+	default:
+		return
+	}
+	gerr.Extensions["code"] = string(apperr.BadRequest)
+	gerr.Locations = nil
 }
 
 func logInternal(ctx context.Context, log *slog.Logger, err error) string {
