@@ -39,10 +39,15 @@ type Spec struct {
 
 	mu      sync.Mutex
 	checked map[string]int
+
+	// additions, when set, receives the answer fields the schema does not
+	// declare instead of failing the check (see ReportAdditions).
+	additions func(error)
 }
 
 type route struct {
 	key      string // "POST /nginx/proxy-hosts"
+	rawResp  map[int]any // dereferenced response schemas, for the unknown-field walk
 	method   string
 	re       *regexp.Regexp
 	literals int
@@ -305,7 +310,8 @@ func (c *compiler) compile(name string, schema any) (*jsonschema.Schema, error) 
 var paramRe = regexp.MustCompile(`\{([^}]+)\}`)
 
 func (c *compiler) route(method, tmpl string, op map[string]any) (*route, error) {
-	rt := &route{key: method + " " + tmpl, method: method, resp: map[int]*jsonschema.Schema{}, respDoc: map[int]bool{}}
+	rt := &route{key: method + " " + tmpl, method: method, resp: map[int]*jsonschema.Schema{}, respDoc: map[int]bool{},
+		rawResp: map[int]any{}}
 	var b strings.Builder
 	b.WriteString("^")
 	last := 0
@@ -339,6 +345,8 @@ func (c *compiler) route(method, tmpl string, op map[string]any) (*route, error)
 		rt.respDoc[status] = true
 		rm, _ := r.(map[string]any)
 		if sch := jsonSchemaOf(rm); sch != nil {
+			sch = observedQuirks(sch)
+			rt.rawResp[status] = sch
 			compiled, err := c.compile(fmt.Sprintf("%s %d", rt.key, status), sch)
 			if err != nil {
 				return nil, err
@@ -421,6 +429,14 @@ func (s *Spec) Check(method, path string, reqBody []byte, status int, respBody [
 		if err := validate(sch, respBody); err != nil {
 			errs = append(errs, fmt.Errorf("response %d: %w", status, err))
 		}
+		if extra := unknownFields(rt.rawResp[status], respBody); len(extra) > 0 {
+			err := fmt.Errorf("response %d: %s", status, strings.Join(extra, "; "))
+			if s.additions != nil {
+				s.additions(fmt.Errorf("npm contract: %s: additions: %w", rt.key, err))
+			} else {
+				errs = append(errs, err)
+			}
+		}
 	case status >= 400:
 		if err := validate(s.errSchema, respBody); err != nil {
 			errs = append(errs, fmt.Errorf("error response %d: %w", status, err))
@@ -449,5 +465,11 @@ func validate(sch *jsonschema.Schema, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("not JSON: %w", err)
 	}
-	return sch.Validate(v)
+	if err := sch.Validate(v); err != nil {
+		if ve, ok := errors.AsType[*jsonschema.ValidationError](err); ok {
+			return violations(ve)
+		}
+		return err
+	}
+	return nil
 }
