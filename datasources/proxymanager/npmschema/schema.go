@@ -46,7 +46,7 @@ type Spec struct {
 }
 
 type route struct {
-	key      string // "POST /nginx/proxy-hosts"
+	key      string      // "POST /nginx/proxy-hosts"
 	rawResp  map[int]any // dereferenced response schemas, for the unknown-field walk
 	method   string
 	re       *regexp.Regexp
