@@ -115,6 +115,9 @@ func (s *Service) AddAppDomains(ctx context.Context, appID string, domains []str
 	if err != nil {
 		return nil, err
 	}
+	if err := s.requireRunning(ctx, a.in, "add domains"); err != nil {
+		return nil, err
+	}
 	if err := domainConflicts(a.hosts, ds, appID, 0); err != nil {
 		return nil, err
 	}
@@ -140,6 +143,9 @@ func (s *Service) UpdateAppProxy(ctx context.Context, appID string, proxyID int,
 	}
 	h, err := ownProxy(a, proxyID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.requireRunning(ctx, a.in, "change the domains of a proxy"); err != nil {
 		return nil, err
 	}
 	if err := domainConflicts(a.hosts, ds, appID, proxyID); err != nil {
@@ -202,7 +208,39 @@ func (s *Service) toggleProxies(ctx context.Context, appID, kind string) (*ops.O
 	if len(a.own) == 0 {
 		return nil, apperr.Precondition("id", "app %s has no proxy", appID)
 	}
+	if kind == KindProxiesEnable {
+		if err := s.requireRunning(ctx, a.in, "enable its proxies"); err != nil {
+			return nil, err
+		}
+	}
 	return s.submitDomains(ctx, kind, a.in, nil)
+}
+
+// requireRunning refuses a proxy write that needs nginx to load the app's
+// config while the app's main container is not running. nginx resolves the
+// forward host (the app's container) when it loads a host; with no running
+// container it refuses the config (`host not found in upstream`), NPM keeps
+// the host with meta.nginx_online false, and the host stays offline until
+// it is written again. So adding or changing domains and enabling proxies
+// need a running app: PRECONDITION_FAILED says so before anything is
+// written. Deleting and disabling proxies and setting the default domain
+// need no resolution and work on a stopped app. See README "Domains of a
+// stopped app".
+func (s *Service) requireRunning(ctx context.Context, in DomainsInput, what string) error {
+	cs, err := s.stacks.ListContainers(ctx, in.EndpointID, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + in.AppID}})
+	if err != nil {
+		return upstreamErr("portainer", err, "list the app's containers")
+	}
+	main := mainContainer(cs, in.AppID)
+	if main != nil && main.State == "running" {
+		return nil
+	}
+	state := "has no container (stopped)"
+	if main != nil {
+		state = fmt.Sprintf("is not running (its container is %s)", main.State)
+	}
+	return apperr.Precondition("id", "cannot %s: app %s %s, and nginx refuses a proxy whose forward host %s does not resolve; start the app first",
+		what, in.AppID, state, in.AppID)
 }
 
 // SetDefaultDomain makes domain, which must be a domain of one of the app's
@@ -668,6 +706,37 @@ func (s *Service) stepCheckProxies(ctx context.Context, r *ops.Run) error {
 			r.Logf("nginx serves proxy host %d", x.ID)
 		} else {
 			r.Logf("proxy host %d is disabled", x.ID)
+		}
+	}
+	return nil
+}
+
+// stepReloadProxies runs after a lifecycle step that leaves the app's
+// container running (start, restart, redeploy): every enabled proxy of the
+// app that nginx refused (meta.nginx_online false, typically written while
+// the container was gone, e.g. by the undo of a domain operation on a
+// stopped app) is written again unchanged, so NPM regenerates its config
+// and nginx tests it with the forward host resolving. One that nginx still
+// refuses is logged, not failed: the app runs, and the proxy's state is
+// shown on the app.
+func (s *Service) stepReloadProxies(ctx context.Context, r *ops.Run) error {
+	own, err := s.appProxies(ctx, r.AppID())
+	if err != nil {
+		return retryIfTransient(err)
+	}
+	for _, h := range own {
+		if !h.Enabled || h.Meta.NginxOnline == nil || *h.Meta.NginxOnline {
+			continue
+		}
+		_, err := s.proxies.UpdateProxyHost(ctx, h.ID, proxymanager.ProxyHostUpdate{ForwardHost: new(h.ForwardHost)})
+		var ne *proxymanager.NginxError
+		switch {
+		case errors.As(err, &ne):
+			r.Logf("nginx still refuses proxy host %d: %s", h.ID, ne.Err)
+		case err != nil:
+			return retryIfTransient(upstreamErr("npm", err, fmt.Sprintf("rewrite proxy host %d", h.ID)))
+		default:
+			r.Logf("nginx serves proxy host %d again (%s)", h.ID, strings.Join(h.DomainNames, ", "))
 		}
 	}
 	return nil

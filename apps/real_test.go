@@ -16,10 +16,12 @@ import (
 	"github.com/appmanage/appmanage/datasources/gitea"
 	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
+	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
 	"github.com/appmanage/appmanage/datasources/suite"
 	"github.com/appmanage/appmanage/datasources/upstream"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
+	"github.com/appmanage/appmanage/sandbox"
 	"github.com/appmanage/appmanage/store"
 )
 
@@ -63,7 +65,16 @@ func TestRoundTrip(t *testing.T) {
 
 	gcfg, gt := suite.Gitea(t)
 	pcfg, pt := suite.Portainer(t)
-	ncfg, nt := suite.NPM(t)
+	var nopts []suite.NPMOption
+	if pt.Fake != nil {
+		// The fake nginx resolves forward hosts to the fake Portainer's
+		// running containers and reloads with a real NPM's delay.
+		nopts = append(nopts, suite.WithNPMFake(func(o *npmfake.Options) {
+			o.Resolve = sandbox.RunningContainers(pt.Fake)
+			o.ReloadDelay = sandbox.ReloadDelay
+		}))
+	}
+	ncfg, nt := suite.NPM(t, nopts...)
 	repos, err := gitea.New(gcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +156,8 @@ func TestRoundTrip(t *testing.T) {
 	if hosts := proxiesOf(t, proxies, appID, domain); len(hosts) != 1 {
 		t.Errorf("after install: %d proxy hosts for %s, want 1", len(hosts), domain)
 	}
+	// nginx serves a change 50-150 ms after NPM answered it: poll.
+	servedEventually(t, nt.Fake, domain, true)
 
 	u, err := svc.Uninstall(ctx, appID, true, "")
 	if err != nil {
@@ -170,6 +183,29 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if hosts := proxiesOf(t, proxies, appID, domain); len(hosts) != 0 {
 		t.Errorf("after uninstall: %d proxy hosts for %s left", len(hosts), domain)
+	}
+	servedEventually(t, nt.Fake, domain, false)
+}
+
+// servedEventually polls until nginx serves domain (want) or no longer
+// does: a deleted or changed host keeps serving while nginx reloads, so
+// one look right after NPM's answer proves nothing. On a real server the
+// NPM API's view is all the test has (a deleted host falls through to
+// NPM's default site, which answers 200 too), so it checks nothing more.
+func servedEventually(t *testing.T, f *npmfake.Server, domain string, want bool) {
+	t.Helper()
+	if f == nil {
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := f.Serving(domain); ok == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx serving %s = %v after 10s, want %v", domain, !want, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
