@@ -81,7 +81,6 @@ var expectedRoutes = map[string][]routeSpec{
 	},
 	phaseInstallRun: {
 		{"gitea", giteafake.RouteOrg, 403, false},
-		{"gitea", giteafake.RouteGetRepo, 404, false},
 		{"gitea", giteafake.RouteCreateUserRepo, 422, true},
 		{"gitea", giteafake.RouteChangeFiles, 422, true},
 		{"gitea", giteafake.RouteRaw, 403, false},
@@ -100,7 +99,6 @@ var expectedRoutes = map[string][]routeSpec{
 	},
 	phaseUninstallRun: {
 		{"gitea", giteafake.RouteDeleteRepo, 409, true},
-		{"portainer", ptrStacks, 400, false},
 		{"portainer", ptrDeleteStack, 409, true},
 		{"portainer", ptrVolumes, 400, false},
 		{"portainer", ptrDeleteVolume, 409, true},

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -133,6 +134,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	t0 := time.Now()
 	op, err := svc.Install(ctx, InstallRequest{AppName: appName, AppID: appID, Domains: []string{domain}, Settings: settings})
 	if err != nil {
 		t.Fatalf("install: %v", err)
@@ -141,6 +143,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("install: %v %s %s", err, op.Status, op.Error)
 	}
 	t.Logf("installed %s as %s with domain %s", appName, appID, domain)
+	reportTiming(t, opTimings(op, t0))
 
 	// Everything is there.
 	if _, err := repos.GetRepo(ctx, appID); err != nil {
@@ -159,6 +162,7 @@ func TestRoundTrip(t *testing.T) {
 	// nginx serves a change 50-150 ms after NPM answered it: poll.
 	servedEventually(t, nt.Fake, domain, true)
 
+	t0 = time.Now()
 	u, err := svc.Uninstall(ctx, appID, true, "")
 	if err != nil {
 		t.Fatalf("uninstall: %v", err)
@@ -166,6 +170,7 @@ func TestRoundTrip(t *testing.T) {
 	if u, err = engine.Wait(ctx, u.ID); err != nil || u.Status != ops.StatusSucceeded {
 		t.Fatalf("uninstall: %v %s %s", err, u.Status, u.Error)
 	}
+	reportTiming(t, opTimings(u, t0))
 
 	// Nothing is left.
 	if _, err := repos.GetRepo(ctx, appID); !errors.Is(err, upstream.ErrNotFound) {
@@ -206,6 +211,34 @@ func servedEventually(t *testing.T, f *npmfake.Server, domain string, want bool)
 			t.Fatalf("nginx serving %s = %v after 10s, want %v", domain, !want, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// EnvTestTimings names a file TestRoundTrip appends its timings to, so
+// scripts/test-real.sh can print them without -v.
+const EnvTestTimings = "APPMANAGE_TEST_TIMINGS"
+
+// reportTiming logs an operation's timings and appends them to
+// $APPMANAGE_TEST_TIMINGS when set.
+func reportTiming(t *testing.T, line string) {
+	t.Helper()
+	t.Log(line)
+	path := os.Getenv(EnvTestTimings)
+	if path == "" {
+		return
+	}
+	where := "fakes"
+	if suite.Real() {
+		where = "real servers"
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Errorf("%s: %v", EnvTestTimings, err)
+		return
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "%s (%s): %s\n", t.Name(), where, line); err != nil {
+		t.Errorf("%s: %v", EnvTestTimings, err)
 	}
 }
 

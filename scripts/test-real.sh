@@ -38,4 +38,14 @@ if ((${#missing[@]} > 0)); then
   echo "test-real: running anyway; the suites that need them are skipped."
 fi
 
-exec go test -count=1 -timeout 45m -tags realservers "$@" ./datasources/... ./apps/...
+# TestRoundTrip appends the install's and uninstall's timings (each step's
+# too) here; they are printed whatever the outcome.
+timings=$(mktemp)
+trap 'rm -f "$timings"' EXIT
+status=0
+APPMANAGE_TEST_TIMINGS="$timings" go test -count=1 -timeout 45m -tags realservers "$@" ./datasources/... ./apps/... || status=$?
+if [[ -s "$timings" ]]; then
+  echo "test-real: timings"
+  sed 's/^/  /' "$timings"
+fi
+exit "$status"
