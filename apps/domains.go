@@ -115,8 +115,11 @@ func (s *Service) AddAppDomains(ctx context.Context, appID string, domains []str
 	if err != nil {
 		return nil, err
 	}
-	if err := s.requireRunning(ctx, a.in, "add domains"); err != nil {
-		return nil, err
+	// A new host is enabled; a disabled one's config is not loaded on PUT.
+	if len(a.own) == 0 || a.own[0].Enabled {
+		if err := s.requireRunning(ctx, a.in, "add domains"); err != nil {
+			return nil, err
+		}
 	}
 	if err := domainConflicts(a.hosts, ds, appID, 0); err != nil {
 		return nil, err
@@ -145,8 +148,10 @@ func (s *Service) UpdateAppProxy(ctx context.Context, appID string, proxyID int,
 	if err != nil {
 		return nil, err
 	}
-	if err := s.requireRunning(ctx, a.in, "change the domains of a proxy"); err != nil {
-		return nil, err
+	if h.Enabled {
+		if err := s.requireRunning(ctx, a.in, "change the domains of an enabled proxy"); err != nil {
+			return nil, err
+		}
 	}
 	if err := domainConflicts(a.hosts, ds, appID, proxyID); err != nil {
 		return nil, err
@@ -223,9 +228,10 @@ func (s *Service) toggleProxies(ctx context.Context, appID, kind string) (*ops.O
 // the host with meta.nginx_online false, and the host stays offline until
 // it is written again. So adding or changing domains and enabling proxies
 // need a running app: PRECONDITION_FAILED says so before anything is
-// written. Deleting and disabling proxies and setting the default domain
-// need no resolution and work on a stopped app. See README "Domains of a
-// stopped app".
+// written. A disabled host's config is not loaded when it is written (NPM
+// #4656), so its domains may change on a stopped app; deleting and
+// disabling proxies and setting the default domain need no resolution
+// either. See README "Domains of a stopped app".
 func (s *Service) requireRunning(ctx context.Context, in DomainsInput, what string) error {
 	cs, err := s.stacks.ListContainers(ctx, in.EndpointID, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + in.AppID}})
 	if err != nil {

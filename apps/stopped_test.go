@@ -45,9 +45,10 @@ func TestProxyForStoppedContainerRejectedLikeNginx(t *testing.T) {
 }
 
 // Each domain operation on a stopped app has the outcome README "Domains of
-// a stopped app" documents: the writes nginx would refuse (add, update,
-// enable) are refused with PRECONDITION_FAILED before anything is written;
-// disable, default domain and delete need no resolution and succeed.
+// a stopped app" documents: the writes nginx would refuse (add to or update
+// an enabled proxy, enable) are refused with PRECONDITION_FAILED before
+// anything is written; disable, add to or update a disabled proxy, default
+// domain and delete need no resolution and succeed.
 func TestDomainOperationsOnStoppedApp(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -92,6 +93,21 @@ func TestDomainOperationsOnStoppedApp(t *testing.T) {
 		{"disable proxies", func() (*ops.Operation, error) { return e.Svc.DisableAppProxies(ctx, "stop1") }, func(t *testing.T) {
 			if hs := domHosts(e, "stop1"); len(hs) != 1 || hs[0].Enabled {
 				t.Errorf("hosts %+v, want one disabled", hs)
+			}
+		}},
+		// A disabled host's config is not loaded when it is written.
+		{"update disabled proxy", func() (*ops.Operation, error) {
+			return e.Svc.UpdateAppProxy(ctx, "stop1", host.ID, []string{"stop1.example.com", "b.example.com"})
+		}, func(t *testing.T) {
+			if hs := domHosts(e, "stop1"); len(hs) != 1 || hs[0].Enabled || !sameDomains(hs[0].DomainNames, []string{"stop1.example.com", "b.example.com"}) {
+				t.Errorf("hosts %+v, want one disabled with both domains", hs)
+			}
+		}},
+		{"add domains to disabled proxy", func() (*ops.Operation, error) {
+			return e.Svc.AddAppDomains(ctx, "stop1", []string{"c.example.com"})
+		}, func(t *testing.T) {
+			if hs := domHosts(e, "stop1"); len(hs) != 1 || hs[0].Enabled || len(hs[0].DomainNames) != 3 {
+				t.Errorf("hosts %+v, want one disabled with three domains", hs)
 			}
 		}},
 		{"default domain", func() (*ops.Operation, error) { return e.Svc.SetDefaultDomain(ctx, "stop1", "stop1.example.com") }, func(t *testing.T) {
