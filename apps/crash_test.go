@@ -40,7 +40,7 @@ func TestCrashDuringInstall(t *testing.T) {
 		{name: "repository done, stack looking up", fake: "portainer", route: ptrStacks},
 		{name: "stack deployed, answer lost", fake: "portainer", route: ptrCreateRepo, phase: faults.After},
 		{name: "stack deployed, waiting for its container", fake: "portainer", route: ptrContainers},
-		{name: "stack done, proxy looking up", fake: "npm", route: npmfake.RouteList},
+		{name: "stack done, creating the proxy", fake: "npm", route: npmfake.RouteCreate},
 		{name: "proxy created, answer lost", fake: "npm", route: npmfake.RouteCreate, phase: faults.After},
 		{name: "proxy created, checking nginx", fake: "npm", route: npmfake.RouteGet},
 		{name: "rolling back, deleting the stack", fake: "portainer", route: ptrDeleteStack, rollback: true},

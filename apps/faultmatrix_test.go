@@ -90,7 +90,6 @@ var expectedRoutes = map[string][]routeSpec{
 		{"portainer", ptrCreateRepo, 409, true},
 		{"portainer", ptrContainers, 400, false},
 		{"portainer", ptrVolumes, 400, false},
-		{"npm", npmfake.RouteList, 400, false},
 		{"npm", npmfake.RouteCreate, 400, true},
 		{"npm", npmfake.RouteGet, 404, false},
 	},

@@ -591,7 +591,7 @@ func (s *Service) cloneURL(repo *gitea.Repository) string {
 }
 
 func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
-	in, _, err := s.input(r)
+	in, app, err := s.input(r)
 	if err != nil {
 		return err
 	}
@@ -643,13 +643,61 @@ func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	r.Logf("stack %s (id %d) deployed", st.Name, st.ID)
+	// While the container starts (0.15-0.2 s on a real Docker), the proxy
+	// step's repository reads are made and journalled; a failed read is
+	// left for the proxy step to make and report.
+	var conf map[string]*string
+	var confErr error
+	var wg sync.WaitGroup
+	if len(in.Domains) > 0 && app.Web {
+		wg.Go(func() { conf, confErr = s.prefetchProxyConf(ctx, in.AppID) })
+	}
 	cs, err := s.waitRunningList(ctx, r, in.EndpointID, in.AppID)
+	wg.Wait()
 	if err != nil {
 		return err
+	}
+	if conf != nil && confErr == nil {
+		if err := r.Set(keyProxyConf, conf); err != nil {
+			return err
+		}
 	}
 	// The proxy step reads the containers' port labels; journalled, it
 	// need not list them again.
 	return r.Set(keyContainers, labelsOnly(cs))
+}
+
+// keyProxyConf journals the app's extra nginx configuration files as the
+// stack step read them: path -> content, nil when the file does not exist.
+const keyProxyConf = "proxyConf"
+
+// prefetchProxyConf reads every candidate extra nginx configuration file of
+// the app's repository at once.
+func (s *Service) prefetchProxyConf(ctx context.Context, appID string) (map[string]*string, error) {
+	read := s.repoFileReader(appID)
+	out := make(map[string]*string, len(proxyConfPaths))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range proxyConfPaths {
+		g.Go(func() error {
+			b, found, err := read(gctx, p)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if found {
+				out[p] = new(string(b))
+			} else {
+				out[p] = nil
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // keyContainers journals the app's containers as the stack step saw them
@@ -676,8 +724,9 @@ func (s *Service) waitRunningList(ctx context.Context, r *ops.Run, endpoint int,
 	start := time.Now()
 	deadline := start.Add(s.cfg.ContainerWait)
 	// A container usually runs 0.15-0.2 s after the stack call returned
-	// (contracts §7): look every 50 ms for the first 2 s, then back off.
-	wait := 50 * time.Millisecond
+	// (contracts §7): look every 25 ms for the first 2 s (each look is one
+	// container list), then back off.
+	wait := 25 * time.Millisecond
 	for {
 		cs, err := s.stacks.ListContainers(ctx, endpoint, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + appID}})
 		if err != nil && !transient(err) {
@@ -845,15 +894,25 @@ func (s *Service) stepProxy(ctx context.Context, r *ops.Run) error {
 		r.Logf("no domains: nothing to publish")
 		return nil
 	}
-	// Two independent reads at once: a host of the app from an earlier
-	// attempt, and where a new one would forward to.
+	// Preflight proved no host forwards to the app, so the first attempt
+	// creates at once (a failed create is looked up below); a retried or
+	// resumed one first looks for its own earlier host, along with the
+	// target a new one would forward to.
+	tried, err := r.Get(keyProxyTried, new(bool))
+	if err != nil {
+		return err
+	}
 	var (
 		found          *proxymanager.ProxyHost
 		target         proxyTarget
 		findErr, tgErr error
 	)
 	var wg sync.WaitGroup
-	wg.Go(func() { found, findErr = s.findProxy(ctx, in.AppID) })
+	if tried || r.Resumed() {
+		wg.Go(func() { found, findErr = s.findProxy(ctx, in.AppID) })
+	} else if err := r.Set(keyProxyTried, true); err != nil {
+		return err
+	}
 	wg.Go(func() { target, tgErr = s.installTarget(ctx, r, in, app) })
 	wg.Wait()
 	if findErr != nil {
@@ -891,8 +950,13 @@ func (s *Service) stepProxy(ctx context.Context, r *ops.Run) error {
 	return s.checkOnline(ctx, r, h.ID)
 }
 
+// keyProxyTried marks that an attempt of the proxy step went straight to
+// the create.
+const keyProxyTried = "proxyCreateTried"
+
 // installTarget is proxyTarget from the containers the stack step saw
-// running, when it journalled them (else they are listed now).
+// running and the configuration files it read, when it journalled them
+// (else they are read now).
 func (s *Service) installTarget(ctx context.Context, r *ops.Run, in InstallInput, app *library.App) (proxyTarget, error) {
 	var cs []portainer.Container
 	if ok, err := r.Get(keyContainers, &cs); err != nil {
@@ -900,7 +964,23 @@ func (s *Service) installTarget(ctx context.Context, r *ops.Run, in InstallInput
 	} else if !ok {
 		return s.proxyTarget(ctx, in.EndpointID, in.AppID, app)
 	}
-	return resolveTarget(ctx, cs, in.AppID, app, s.repoFileReader(in.AppID))
+	read := s.repoFileReader(in.AppID)
+	var conf map[string]*string
+	if ok, err := r.Get(keyProxyConf, &conf); err != nil {
+		return proxyTarget{}, err
+	} else if ok {
+		fetch := read
+		read = func(ctx context.Context, path string) ([]byte, bool, error) {
+			if c, ok := conf[path]; ok {
+				if c == nil {
+					return nil, false, nil
+				}
+				return []byte(*c), true, nil
+			}
+			return fetch(ctx, path)
+		}
+	}
+	return resolveTarget(ctx, cs, in.AppID, app, read)
 }
 
 func (s *Service) checkOnline(ctx context.Context, r *ops.Run, id int) error {

@@ -18,6 +18,10 @@ const (
 	httpsPortLabel = "com.docker.compose.https.port"
 )
 
+// proxyConfPaths are the app's extra nginx configuration files, by
+// precedence.
+var proxyConfPaths = []string{"src/nginx_proxy.conf", "src/nginx-proxy.conf"}
+
 // proxyTarget is where NPM forwards an app's domains, and where each value
 // came from (shown to users in App.proxies).
 type proxyTarget struct {
@@ -92,7 +96,7 @@ func resolveTarget(ctx context.Context, cs []portainer.Container, appID string, 
 	}
 	// Both candidates are read at once (two round trips in the time of
 	// one); the first in this order that exists wins.
-	paths := []string{"src/nginx_proxy.conf", "src/nginx-proxy.conf"}
+	paths := proxyConfPaths
 	type result struct {
 		b     []byte
 		found bool
