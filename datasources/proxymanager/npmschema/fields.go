@@ -207,6 +207,31 @@ func observedQuirks(schema any) any {
 	return schema
 }
 
+// openObjects returns a copy of a dereferenced schema without any
+// "additionalProperties": false, so that a real server's extra fields pass
+// validation and are reported by unknownFields instead (which still reads
+// the original, closed schema).
+func openObjects(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, sv := range x {
+			if k == "additionalProperties" && sv == false {
+				continue
+			}
+			out[k] = openObjects(sv)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, sv := range x {
+			out[i] = openObjects(sv)
+		}
+		return out
+	}
+	return v
+}
+
 func nullable(s any) bool {
 	for _, m := range members(s, 0) {
 		if m["type"] == "null" {

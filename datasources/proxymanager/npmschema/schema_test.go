@@ -265,6 +265,22 @@ func TestAdditionsStrictOrReported(t *testing.T) {
 	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "/anubis_rules") {
 		t.Fatalf("addition not reported: %v", reported)
 	}
+	// A field added inside an object the schema closes (additionalProperties
+	// false: user-object) is an addition too, reported, not failed.
+	reported = nil
+	closed := validHost()
+	closed["owner"] = map[string]any{"id": 1, "created_on": "x", "modified_on": "x", "is_disabled": false,
+		"email": "a@b.c", "name": "n", "nickname": "n", "avatar": "", "roles": []any{}, "is_deleted": false}
+	if err := lenient.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, mustJSON(t, closed)); err != nil {
+		t.Fatalf("real-server mode failed on an addition in a closed object: %v", err)
+	}
+	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "/owner/is_deleted") {
+		t.Fatalf("addition in a closed object not reported: %v", reported)
+	}
+	if err := strict.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, mustJSON(t, closed)); err == nil ||
+		!strings.Contains(err.Error(), "/owner") {
+		t.Fatalf("strict: addition in a closed object: %v", err)
+	}
 	retyped := validHost()
 	retyped["enabled"] = 1
 	delete(retyped, "hsts_enabled")
