@@ -55,7 +55,7 @@ type route struct {
 	reqReq   bool // requestBody.required
 	resp     map[int]*jsonschema.Schema
 	respOpen map[int]*jsonschema.Schema // resp without additionalProperties:false (real servers)
-	respDoc  map[int]bool // documented statuses, with or without a schema
+	respDoc  map[int]bool               // documented statuses, with or without a schema
 }
 
 // Load reads dir (the folder holding swagger.json, paths/, components/,
