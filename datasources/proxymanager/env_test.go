@@ -56,6 +56,17 @@ type envSetup struct {
 	cfg  []func(*proxymanager.Config)
 }
 
+// resolvable is a forward host every nginx resolves when it loads a
+// config: an IP literal. A name of no running container is refused ("host
+// not found in upstream"), which on a real server would fail every test
+// that expects a host online.
+const resolvable = "127.0.0.1"
+
+// withFake tunes the fake NPM's options (ignored against a real server).
+func withFake(f func(*fake.Options)) envOpt {
+	return func(s *envSetup) { s.fake = append(s.fake, f) }
+}
+
 func withConfig(f func(*proxymanager.Config)) envOpt {
 	return func(s *envSetup) { s.cfg = append(s.cfg, f) }
 }
@@ -135,7 +146,7 @@ func (e *env) requireFake() *fake.Server {
 func (e *env) create(domains ...string) *proxymanager.ProxyHost {
 	e.t.Helper()
 	h, err := e.c.CreateProxyHost(ctx(e.t), proxymanager.ProxyHostRequest{
-		DomainNames: domains, ForwardScheme: "http", ForwardHost: "app", ForwardPort: 8080,
+		DomainNames: domains, ForwardScheme: "http", ForwardHost: resolvable, ForwardPort: 8080,
 	})
 	if err != nil {
 		e.t.Fatalf("create %v: %v", domains, err)
