@@ -53,7 +53,7 @@ func (s *Service) lifecycleWorkflows() []ops.Workflow {
 	redeploy := ops.Step{Name: "redeploy", Weight: 3, Timeout: s.cfg.DeployTimeout, Retries: 2, Do: s.stepRedeploy}
 	// Once the container runs again, proxies nginx refused meanwhile are
 	// tested again (see stepReloadProxies).
-	proxies := ops.Step{Name: "proxies", Weight: 1, Timeout: s.cfg.StepTimeout, Retries: 2, Do: s.stepReloadProxies}
+	proxies := ops.Step{Name: "proxies", Weight: 1, Timeout: s.cfg.StepTimeout, Do: s.stepReloadProxies}
 	return []ops.Workflow{
 		{Kind: KindStart, Steps: []ops.Step{start, proxies}},
 		{Kind: KindStop, Steps: []ops.Step{stop}},

@@ -167,3 +167,26 @@ func TestUndoOnStoppedAppHealedByStart(t *testing.T) {
 		t.Fatalf("after start: %+v, want the host online", hs)
 	}
 }
+
+// The proxies step of a start is a repair: NPM not answering is logged,
+// and the start, whose container runs, succeeds.
+func TestStartSucceedsWhenNPMDoesNotAnswer(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	stoppedApp(t, e, "stop3", "stop3.example.com")
+	e.NPM.Faults.Fail(npmfake.RouteList, faults.Fault{Status: 502, Body: "bad gateway", Times: 50})
+	op, err := e.Svc.StartApp(ctx, "stop3", "")
+	domSucceeded(t, e, op, err)
+	e.NPM.Faults.Clear()
+	evs, err := e.Engine.Events(ctx, op.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := false
+	for _, ev := range evs {
+		logged = logged || (ev.Step == "proxies" && strings.Contains(ev.Message, "could not check the app's proxies"))
+	}
+	if !logged {
+		t.Errorf("the skipped repair is not in the operation's events: %+v", evs)
+	}
+}
