@@ -86,7 +86,6 @@ var expectedRoutes = map[string][]routeSpec{
 		{"gitea", giteafake.RouteRaw, 403, false},
 		{"gitea", giteafake.RouteInfoRefs, 403, false},
 		{"gitea", giteafake.RouteWebRawCommit, 404, false},
-		{"portainer", ptrStacks, 400, false},
 		{"portainer", ptrCreateRepo, 409, true},
 		{"portainer", ptrContainers, 400, false},
 		{"portainer", ptrVolumes, 400, false},

@@ -551,6 +551,16 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 	for _, p := range sortedKeys(files) {
 		commit.Files = append(commit.Files, gitea.FileChange{Operation: "create", Path: p, Content: files[p]})
 	}
+	// While Gitea commits (the slowest call of the install), the stack
+	// step's first read is made: the project's volumes before the deploy,
+	// journalled once. A failure here is left for the stack step to retry.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.recordVolumesBefore(ctx, r, in.EndpointID, in.AppID); err != nil {
+			r.Logf("volumes not listed yet (the stack step will): %v", err)
+		}
+	})
+	defer wg.Wait()
 	if _, err := s.repos.CommitFiles(ctx, in.AppID, commit); err != nil {
 		if again, gerr := s.repos.GetRepo(ctx, in.AppID); gerr == nil && !again.Empty {
 			r.Logf("the commit landed although the call failed")
@@ -566,6 +576,9 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 const (
 	keyRepoTried = "repoCreateTried" // bool: an attempt went straight to the create
 	keyRepoURLs  = "repoURLs"        // repoURLs: what the stack step needs of the repository
+	// keyStackTried marks that an attempt of the stack step went straight
+	// to the create.
+	keyStackTried = "stackCreateTried"
 )
 
 // errNotLookedUp marks a repository the first attempt did not look up.
@@ -595,16 +608,31 @@ func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	// Two independent reads: the volumes there before the deploy, and
-	// whether the stack exists (a retried or resumed step finds its own).
+	// Two independent reads: the volumes there before the deploy (usually
+	// journalled by the repository step already), and whether the stack
+	// exists. Preflight proved the name free, so the first attempt skips
+	// the second and creates (a failed create is looked up below); a
+	// retried or resumed one finds its own stack.
+	tried, err := r.Get(keyStackTried, new(bool))
+	if err != nil {
+		return err
+	}
 	var st *portainer.Stack
+	err = errNotLookedUp
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.recordVolumesBefore(gctx, r, in.EndpointID, in.AppID) })
-	g.Go(func() error { st, err = s.stacks.FindStackByName(gctx, in.EndpointID, in.AppID); return nil })
+	if tried || r.Resumed() {
+		g.Go(func() error { st, err = s.stacks.FindStackByName(gctx, in.EndpointID, in.AppID); return nil })
+	}
 	if gerr := g.Wait(); gerr != nil {
 		return gerr
 	}
-	if notFound(err) {
+	if !tried && !r.Resumed() {
+		if serr := r.Set(keyStackTried, true); serr != nil {
+			return serr
+		}
+	}
+	if notFound(err) || err == errNotLookedUp {
 		var urls repoURLs
 		if ok, jerr := r.Get(keyRepoURLs, &urls); jerr != nil {
 			return jerr
@@ -724,10 +752,12 @@ func (s *Service) waitRunningList(ctx context.Context, r *ops.Run, endpoint int,
 	start := time.Now()
 	deadline := start.Add(s.cfg.ContainerWait)
 	// A container usually runs 0.15-0.2 s after the stack call returned
-	// (contracts §7): look every 25 ms for the first 2 s (each look is one
-	// container list), then back off.
+	// (contracts §7): a look (one container list) starts every 25 ms for
+	// the first 2 s, or as soon as the previous one answered when that took
+	// longer, then the pause between looks doubles.
 	wait := 25 * time.Millisecond
 	for {
+		looked := time.Now()
 		cs, err := s.stacks.ListContainers(ctx, endpoint, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + appID}})
 		if err != nil && !transient(err) {
 			return nil, upstreamErr("portainer", err, "list the app's containers")
@@ -741,13 +771,16 @@ func (s *Service) waitRunningList(ctx context.Context, r *ops.Run, endpoint int,
 		if time.Now().After(deadline) {
 			return nil, apperr.New(apperr.PreconditionFailed, "the app's main container did not start within %s", s.cfg.ContainerWait)
 		}
+		pause := wait
+		if time.Since(start) < 2*time.Second {
+			pause = max(0, wait-time.Since(looked))
+		} else {
+			wait = min(wait*2, 3*time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		if time.Since(start) > 2*time.Second {
-			wait = min(wait*2, 3*time.Second)
+		case <-time.After(pause):
 		}
 	}
 }
