@@ -839,8 +839,21 @@ func (s *Service) restoreHost(ctx context.Context, r *ops.Run, sn hostSnapshot) 
 			return upstreamErr("npm", err, fmt.Sprintf("re-%s proxy host %d", strings.TrimSuffix(onOff(old.Enabled), "d"), old.ID))
 		}
 		r.Logf("%s proxy host %d again", onOff(old.Enabled), old.ID)
+		if old.Enabled {
+			s.noteRefused(ctx, r, old.ID)
+		}
 	}
 	return nil
+}
+
+// noteRefused logs when nginx refuses a host an undo put back enabled (its
+// app not running: the forward host does not resolve). The host's fields
+// are back as they were; the app's next start tests it again.
+func (s *Service) noteRefused(ctx context.Context, r *ops.Run, id int) {
+	var ne *proxymanager.NginxError
+	if _, err := s.proxies.CheckOnline(ctx, id); errors.As(err, &ne) {
+		r.Logf("nginx refuses proxy host %d for now: %s (the app's next start tests it again)", id, ne.Err)
+	}
 }
 
 // recreateHost brings a deleted host back with every field the API takes.
@@ -885,6 +898,9 @@ func (s *Service) recreateHost(ctx context.Context, r *ops.Run, old *proxymanage
 		}
 	}
 	r.Logf("recreated deleted proxy host %d as %d (%s)", old.ID, h.ID, strings.Join(old.DomainNames, ", "))
+	if old.Enabled {
+		s.noteRefused(ctx, r, h.ID)
+	}
 	return nil
 }
 

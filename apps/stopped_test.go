@@ -160,6 +160,17 @@ func TestUndoOnStoppedAppHealedByStart(t *testing.T) {
 	if hs[0].Meta["nginx_online"] != false {
 		t.Fatalf("recreated host for a stopped app: meta %v, want nginx_online false", hs[0].Meta)
 	}
+	evs, err := e.Engine.Events(ctx, op.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noted := false
+	for _, ev := range evs {
+		noted = noted || strings.Contains(ev.Message, "nginx refuses proxy host")
+	}
+	if !noted {
+		t.Errorf("the undo does not say nginx refuses the recreated host: %+v", evs)
+	}
 	op, err = e.Svc.StartApp(ctx, "stop2", "")
 	domSucceeded(t, e, op, err)
 	hs = domHosts(e, "stop2")
