@@ -115,12 +115,6 @@ func (s *Service) AddAppDomains(ctx context.Context, appID string, domains []str
 	if err != nil {
 		return nil, err
 	}
-	// A new host is enabled; a disabled one's config is not loaded on PUT.
-	if len(a.own) == 0 || a.own[0].Enabled {
-		if err := s.requireRunning(ctx, a.in, "add domains"); err != nil {
-			return nil, err
-		}
-	}
 	if err := domainConflicts(a.hosts, ds, appID, 0); err != nil {
 		return nil, err
 	}
@@ -147,11 +141,6 @@ func (s *Service) UpdateAppProxy(ctx context.Context, appID string, proxyID int,
 	h, err := ownProxy(a, proxyID)
 	if err != nil {
 		return nil, err
-	}
-	if h.Enabled {
-		if err := s.requireRunning(ctx, a.in, "change the domains of an enabled proxy"); err != nil {
-			return nil, err
-		}
 	}
 	if err := domainConflicts(a.hosts, ds, appID, proxyID); err != nil {
 		return nil, err
@@ -213,40 +202,7 @@ func (s *Service) toggleProxies(ctx context.Context, appID, kind string) (*ops.O
 	if len(a.own) == 0 {
 		return nil, apperr.Precondition("id", "app %s has no proxy", appID)
 	}
-	if kind == KindProxiesEnable {
-		if err := s.requireRunning(ctx, a.in, "enable its proxies"); err != nil {
-			return nil, err
-		}
-	}
 	return s.submitDomains(ctx, kind, a.in, nil)
-}
-
-// requireRunning refuses a proxy write that needs nginx to load the app's
-// config while the app's main container is not running. nginx resolves the
-// forward host (the app's container) when it loads a host; with no running
-// container it refuses the config (`host not found in upstream`), NPM keeps
-// the host with meta.nginx_online false, and the host stays offline until
-// it is written again. So adding or changing domains and enabling proxies
-// need a running app: PRECONDITION_FAILED says so before anything is
-// written. A disabled host's config is not loaded when it is written (NPM
-// #4656), so its domains may change on a stopped app; deleting and
-// disabling proxies and setting the default domain need no resolution
-// either. See README "Domains of a stopped app".
-func (s *Service) requireRunning(ctx context.Context, in DomainsInput, what string) error {
-	cs, err := s.stacks.ListContainers(ctx, in.EndpointID, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + in.AppID}})
-	if err != nil {
-		return upstreamErr("portainer", err, "list the app's containers")
-	}
-	main := mainContainer(cs, in.AppID)
-	if main != nil && main.State == "running" {
-		return nil
-	}
-	state := "has no container (stopped)"
-	if main != nil {
-		state = fmt.Sprintf("is not running (its container is %s)", main.State)
-	}
-	return apperr.Precondition("id", "cannot %s: app %s %s, and nginx refuses a proxy whose forward host %s does not resolve; start the app first",
-		what, in.AppID, state, in.AppID)
 }
 
 // SetDefaultDomain makes domain, which must be a domain of one of the app's
@@ -719,10 +675,10 @@ func (s *Service) stepCheckProxies(ctx context.Context, r *ops.Run) error {
 
 // stepReloadProxies runs after a lifecycle step that leaves the app's
 // container running (start, restart, redeploy): every enabled proxy of the
-// app that nginx refused (meta.nginx_online false, typically written while
-// the container was gone, e.g. by the undo of a domain operation on a
-// stopped app) is written again unchanged, so NPM regenerates its config
-// and nginx tests it with the forward host resolving. It is a repair, so
+// app that nginx refused (meta.nginx_online false: a custom location
+// naming a container that was not running, or any earlier refusal, such as
+// one an undo could only log) is written again unchanged, so NPM
+// regenerates its config and nginx tests it now. It is a repair, so
 // it never fails the operation, whose container does run: a host nginx
 // still refuses, or NPM not answering, is logged as an event of the
 // operation, and the proxy's state shows on the app.

@@ -109,8 +109,8 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	e := &testEnv{t: t}
 	e.Gitea = giteafake.New(giteafake.Options{})
 	e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{"ptr_test"}})
-	// nginx resolves forward hosts through Docker's DNS: only a running
-	// container of the fake Portainer resolves.
+	// nginx resolves names through Docker's DNS: only a running container
+	// of the fake Portainer resolves.
 	e.NPM = npmfake.New(npmfake.Options{Resolve: sandbox.RunningContainers(e.Portainer)})
 	t.Cleanup(func() { e.Gitea.Close(); e.Portainer.Close(); e.NPM.Close() })
 

@@ -2,19 +2,18 @@ package apps
 
 import (
 	"context"
-	"maps"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/faults"
-	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
+	"github.com/appmanage/appmanage/datasources/proxymanager"
 	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
 	"github.com/appmanage/appmanage/ops"
 )
 
 // stoppedApp installs whoami as appID with one domain and stops it: its
-// container is gone, so nginx cannot resolve its forward host.
+// container is gone, so no name of it resolves.
 func stoppedApp(t *testing.T, e *testEnv, appID string, domains ...string) npmfake.ProxyHost {
 	t.Helper()
 	domInstall(t, e, InstallRequest{AppName: "whoami", AppID: appID, Domains: domains})
@@ -32,96 +31,92 @@ func stoppedApp(t *testing.T, e *testEnv, appID string, domains ...string) npmfa
 	return hs[0]
 }
 
-// The fake's nginx refuses a proxy whose forward host names no running
-// container, as the real one does.
+// The fake's nginx refuses a host whose custom location forwards to a
+// stopped app's container, as the real one does (issue 19), and loads one
+// whose own forward host is that container: nginx resolves that per
+// request (NPM sets it through variables).
 func TestProxyForStoppedContainerRejectedLikeNginx(t *testing.T) {
 	e := newEnv(t)
+	ctx := context.Background()
 	stoppedApp(t, e, "gone1", "gone1.example.com")
-	h := domCreateForeign(t, e, "gone1", "other.example.com")
-	got, err := e.Proxies.CheckOnline(context.Background(), h.ID)
-	if err == nil || got == nil || !strings.Contains(err.Error(), `host not found in upstream "gone1"`) {
-		t.Fatalf("CheckOnline of a host for a stopped app = %v", err)
+	h, err := e.Proxies.CreateProxyHost(ctx, proxymanager.ProxyHostRequest{
+		DomainNames: []string{"other.example.com"}, ForwardScheme: "http", ForwardHost: "127.0.0.1", ForwardPort: 80,
+		Locations: []proxymanager.Location{{Path: "/app", ForwardScheme: "http", ForwardHost: "gone1", ForwardPort: 80}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Proxies.CheckOnline(ctx, h.ID); err == nil || !strings.Contains(err.Error(), `host not found in upstream "gone1"`) {
+		t.Fatalf("CheckOnline of a location to a stopped app = %v", err)
+	}
+	direct := domCreateForeign(t, e, "gone1", "direct.example.com")
+	if _, err := e.Proxies.CheckOnline(ctx, direct.ID); err != nil {
+		t.Fatalf("a host forwarding to a stopped app's container: %v (nginx resolves it per request)", err)
 	}
 }
 
 // Each domain operation on a stopped app has the outcome README "Domains of
-// a stopped app" documents: the writes nginx would refuse (add to or update
-// an enabled proxy, enable) are refused with PRECONDITION_FAILED before
-// anything is written; disable, add to or update a disabled proxy, default
-// domain and delete need no resolution and succeed.
+// a stopped app" documents: it runs as on a running app, nginx loads the
+// hosts (their forward host is resolved per request), and they serve once
+// the app runs again.
 func TestDomainOperationsOnStoppedApp(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	host := stoppedApp(t, e, "stop1", "stop1.example.com")
-	writes := func() map[string]int {
-		out := map[string]int{}
-		for _, r := range []string{npmfake.RouteCreate, npmfake.RouteUpdate, npmfake.RouteDelete, npmfake.RouteEnable, npmfake.RouteDisable} {
-			out[r] = e.NPM.CallCount(r)
+	online := func(t *testing.T, wantHosts int, wantEnabled bool) []npmfake.ProxyHost {
+		t.Helper()
+		hs := domHosts(e, "stop1")
+		if len(hs) != wantHosts {
+			t.Fatalf("hosts %+v, want %d", hs, wantHosts)
 		}
-		return out
-	}
-	refused := []struct {
-		name string
-		call func() (*ops.Operation, error)
-	}{
-		{"add domains", func() (*ops.Operation, error) { return e.Svc.AddAppDomains(ctx, "stop1", []string{"new.example.com"}) }},
-		{"update proxy", func() (*ops.Operation, error) {
-			return e.Svc.UpdateAppProxy(ctx, "stop1", host.ID, []string{"changed.example.com"})
-		}},
-		{"enable proxies", func() (*ops.Operation, error) { return e.Svc.EnableAppProxies(ctx, "stop1") }},
-	}
-	for _, c := range refused {
-		t.Run(c.name, func(t *testing.T) {
-			before := writes()
-			op, err := c.call()
-			if apperr.CodeOf(err) != apperr.PreconditionFailed || op != nil {
-				t.Fatalf("%s on a stopped app: op %v, err %v; want PRECONDITION_FAILED", c.name, op, err)
+		for _, h := range hs {
+			if h.Enabled != wantEnabled || (wantEnabled && h.Meta["nginx_online"] != true) {
+				t.Errorf("host %d: enabled %v, meta %v; want enabled %v and online", h.ID, h.Enabled, h.Meta, wantEnabled)
 			}
-			if !strings.Contains(err.Error(), "start the app first") || !strings.Contains(err.Error(), "does not resolve") {
-				t.Errorf("error does not say why: %v", err)
-			}
-			if after := writes(); !maps.Equal(before, after) {
-				t.Errorf("NPM written: %v -> %v", before, after)
-			}
-		})
+		}
+		return hs
 	}
-	allowed := []struct {
+	cases := []struct {
 		name  string
 		call  func() (*ops.Operation, error)
 		check func(t *testing.T)
 	}{
+		{"add domains", func() (*ops.Operation, error) { return e.Svc.AddAppDomains(ctx, "stop1", []string{"new.example.com"}) }, func(t *testing.T) {
+			if hs := online(t, 1, true); !sameDomains(hs[0].DomainNames, []string{"stop1.example.com", "new.example.com"}) {
+				t.Errorf("domains %v", hs[0].DomainNames)
+			}
+		}},
+		{"update proxy", func() (*ops.Operation, error) {
+			return e.Svc.UpdateAppProxy(ctx, "stop1", host.ID, []string{"stop1.example.com", "changed.example.com"})
+		}, func(t *testing.T) {
+			if hs := online(t, 1, true); !sameDomains(hs[0].DomainNames, []string{"stop1.example.com", "changed.example.com"}) {
+				t.Errorf("domains %v", hs[0].DomainNames)
+			}
+		}},
 		{"disable proxies", func() (*ops.Operation, error) { return e.Svc.DisableAppProxies(ctx, "stop1") }, func(t *testing.T) {
-			if hs := domHosts(e, "stop1"); len(hs) != 1 || hs[0].Enabled {
-				t.Errorf("hosts %+v, want one disabled", hs)
-			}
+			online(t, 1, false)
 		}},
-		// A disabled host's config is not loaded when it is written.
-		{"update disabled proxy", func() (*ops.Operation, error) {
-			return e.Svc.UpdateAppProxy(ctx, "stop1", host.ID, []string{"stop1.example.com", "b.example.com"})
-		}, func(t *testing.T) {
-			if hs := domHosts(e, "stop1"); len(hs) != 1 || hs[0].Enabled || !sameDomains(hs[0].DomainNames, []string{"stop1.example.com", "b.example.com"}) {
-				t.Errorf("hosts %+v, want one disabled with both domains", hs)
-			}
+		{"enable proxies", func() (*ops.Operation, error) { return e.Svc.EnableAppProxies(ctx, "stop1") }, func(t *testing.T) {
+			online(t, 1, true)
 		}},
-		{"add domains to disabled proxy", func() (*ops.Operation, error) {
-			return e.Svc.AddAppDomains(ctx, "stop1", []string{"c.example.com"})
-		}, func(t *testing.T) {
-			if hs := domHosts(e, "stop1"); len(hs) != 1 || hs[0].Enabled || len(hs[0].DomainNames) != 3 {
-				t.Errorf("hosts %+v, want one disabled with three domains", hs)
-			}
-		}},
-		{"default domain", func() (*ops.Operation, error) { return e.Svc.SetDefaultDomain(ctx, "stop1", "stop1.example.com") }, func(t *testing.T) {
-			if got := domEnvValue(t, e, "stop1", "W9_URL"); got != "stop1.example.com" {
+		{"default domain", func() (*ops.Operation, error) { return e.Svc.SetDefaultDomain(ctx, "stop1", "changed.example.com") }, func(t *testing.T) {
+			if got := domEnvValue(t, e, "stop1", "W9_URL"); got != "changed.example.com" {
 				t.Errorf("W9_URL = %q", got)
 			}
 		}},
 		{"delete proxy", func() (*ops.Operation, error) { return e.Svc.DeleteAppProxy(ctx, "stop1", host.ID) }, func(t *testing.T) {
-			if hs := domHosts(e, "stop1"); len(hs) != 0 {
-				t.Errorf("hosts %+v left", hs)
-			}
+			online(t, 0, true)
+		}},
+		{"add domains creating a proxy", func() (*ops.Operation, error) {
+			return e.Svc.AddAppDomains(ctx, "stop1", []string{"again.example.com"})
+		}, func(t *testing.T) {
+			online(t, 1, true)
+		}},
+		{"delete proxies", func() (*ops.Operation, error) { return e.Svc.DeleteAppProxies(ctx, "stop1") }, func(t *testing.T) {
+			online(t, 0, true)
 		}},
 	}
-	for _, c := range allowed {
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			op, err := c.call()
 			if err != nil {
@@ -133,19 +128,62 @@ func TestDomainOperationsOnStoppedApp(t *testing.T) {
 			c.check(t)
 		})
 	}
+	// Started again, the app is served on its domain (after nginx's reload).
+	op, err := e.Svc.AddAppDomains(ctx, "stop1", []string{"served.example.com"})
+	domSucceeded(t, e, op, err)
+	op, err = e.Svc.StartApp(ctx, "stop1", "")
+	domSucceeded(t, e, op, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := e.NPM.Serving("served.example.com"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("served.example.com not served after the start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
-// The undo of a domain operation on a stopped app puts the host back field
-// for field; nginx refuses it while the container is gone, and the next
-// start tests it again, so it serves once the app runs.
-func TestUndoOnStoppedAppHealedByStart(t *testing.T) {
+// A host nginx refused (here: nginx -t failing while an update's undo put
+// the host back) is tested again by the app's next start, so it serves once
+// the cause is gone; the undo says nginx refused it.
+func TestStartRetestsRefusedProxies(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	host := stoppedApp(t, e, "stop2", "stop2.example.com")
+	domInstall(t, e, InstallRequest{AppName: "whoami", AppID: "heal1", Domains: []string{"heal1.example.com"}})
+	host := domHosts(e, "heal1")[0]
+	e.NPM.FailNginx(`host not found in upstream "heal1"`)
+	op, err := e.Svc.UpdateAppProxy(ctx, "heal1", host.ID, []string{"heal1.example.com", "more.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := e.wait(op); done.Status != ops.StatusRolledBack {
+		t.Fatalf("update while nginx refuses: %s %s", done.Status, done.Error)
+	}
+	hs := domHosts(e, "heal1")
+	if len(hs) != 1 || !sameDomains(hs[0].DomainNames, host.DomainNames) || hs[0].Meta["nginx_online"] != false {
+		t.Fatalf("after undo: %+v, want the old domains back and nginx_online false", hs)
+	}
+	e.NPM.FailNginx("")
+	op, err = e.Svc.RestartApp(ctx, "heal1", "")
+	domSucceeded(t, e, op, err)
+	if hs := domHosts(e, "heal1"); len(hs) != 1 || hs[0].Meta["nginx_online"] != true || !sameDomains(hs[0].DomainNames, host.DomainNames) {
+		t.Fatalf("after restart: %+v, want the host online, unchanged", hs)
+	}
+}
+
+// An undo that recreates an enabled host logs when nginx refuses it.
+func TestUndoLogsNginxRefusingRecreatedHost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	domInstall(t, e, InstallRequest{AppName: "whoami", AppID: "heal2", Domains: []string{"heal2.example.com"}})
+	host := domHosts(e, "heal2")[0]
 	// Deleting the only proxy moves W9_URL to host:port; that commit fails,
-	// so the operation undoes the delete.
-	e.Gitea.Faults.Fail(giteafake.RouteChangeFiles, faults.Fault{Status: 500, Body: `{"message":"boom"}`, Times: 10})
-	op, err := e.Svc.DeleteAppProxy(ctx, "stop2", host.ID)
+	// so the operation undoes the delete, while nginx refuses every config.
+	e.Gitea.Faults.Fail("POST /api/v1/repos/{owner}/{repo}/contents", faults.Fault{Status: 500, Body: `{"message":"boom"}`, Times: 10})
+	e.NPM.FailNginx("injected")
+	op, err := e.Svc.DeleteAppProxy(ctx, "heal2", host.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +191,10 @@ func TestUndoOnStoppedAppHealedByStart(t *testing.T) {
 		t.Fatalf("delete with a failing commit: %s %s", done.Status, done.Error)
 	}
 	e.Gitea.Faults.Clear()
-	hs := domHosts(e, "stop2")
+	e.NPM.FailNginx("")
+	hs := domHosts(e, "heal2")
 	if len(hs) != 1 || !hs[0].Enabled || !sameDomains(hs[0].DomainNames, host.DomainNames) || hs[0].ForwardPort != host.ForwardPort {
 		t.Fatalf("after undo: %+v, want the host back as it was (%+v)", hs, host)
-	}
-	if hs[0].Meta["nginx_online"] != false {
-		t.Fatalf("recreated host for a stopped app: meta %v, want nginx_online false", hs[0].Meta)
 	}
 	evs, err := e.Engine.Events(ctx, op.ID, 0)
 	if err != nil {
@@ -170,12 +206,6 @@ func TestUndoOnStoppedAppHealedByStart(t *testing.T) {
 	}
 	if !noted {
 		t.Errorf("the undo does not say nginx refuses the recreated host: %+v", evs)
-	}
-	op, err = e.Svc.StartApp(ctx, "stop2", "")
-	domSucceeded(t, e, op, err)
-	hs = domHosts(e, "stop2")
-	if len(hs) != 1 || hs[0].Meta["nginx_online"] != true {
-		t.Fatalf("after start: %+v, want the host online", hs)
 	}
 }
 

@@ -50,8 +50,8 @@ func Start(which []string, log *slog.Logger) (*Env, error) {
 	if slices.Contains(which, config.NPM) {
 		opts := npmfake.Options{Logger: log, ReloadDelay: ReloadDelay}
 		if e.Portainer != nil {
-			// nginx resolves forward hosts through Docker's DNS: only a
-			// running container's name or alias resolves.
+			// nginx resolves names through Docker's DNS: only a running
+			// container's name or alias resolves.
 			opts.Resolve = RunningContainers(e.Portainer)
 		}
 		e.NPM = npmfake.New(opts)

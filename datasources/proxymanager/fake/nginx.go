@@ -92,13 +92,17 @@ func checkSnippet(conf string) string {
 	return ""
 }
 
-// unresolvedLocked returns the first forward host of h (its own, then its
-// locations') that Options.Resolve cannot resolve, or "".
+// unresolvedLocked returns the first forward host of h's custom locations
+// that Options.Resolve cannot resolve, or "". NPM writes a location as
+// `proxy_pass scheme://host:port`, which nginx resolves when it loads the
+// config; the host's own forward_host goes through variables (`set $server
+// "host"; proxy_pass $forward_scheme://$server:$port`), which nginx
+// resolves per request, so it never fails nginx -t (contracts §7).
 func (s *Server) unresolvedLocked(h *ProxyHost) string {
 	if s.opts.Resolve == nil {
 		return ""
 	}
-	hosts := []string{h.ForwardHost}
+	var hosts []string
 	for _, l := range h.Locations {
 		if fh, ok := l["forward_host"].(string); ok {
 			hosts = append(hosts, fh)

@@ -58,13 +58,16 @@ type Options struct {
 	// Middleware wraps the whole server, e.g. a contract validator.
 	Middleware func(http.Handler) http.Handler
 	Logger     *slog.Logger
-	// Resolve says whether nginx can resolve a forward host (a container
-	// name or network alias) when it loads a host's config; nil resolves
-	// every name. A host whose forward_host, or a location's, does not
-	// resolve fails nginx -t as the real one does: `[emerg] host not found
-	// in upstream "name"`, so meta.nginx_online goes false (contracts
-	// §3.4.1). Tests and the sandbox wire it to the fake Portainer's running
-	// containers (sandbox.RunningContainers). IP literals always resolve.
+	// Resolve says whether nginx can resolve a name (a container name or
+	// network alias) when it loads a host's config; nil resolves every
+	// name. A host with a custom location whose forward host does not
+	// resolve fails nginx -t as the real one does (`[emerg] host not found
+	// in upstream "name"`, issue 19), so meta.nginx_online goes false
+	// (contracts §3.4.1). The host's own forward_host is resolved per
+	// request by the real nginx (NPM sets it through variables), so it
+	// never fails the test. Tests and the sandbox wire Resolve to the fake
+	// Portainer's running containers (sandbox.RunningContainers). IP
+	// literals and localhost always resolve.
 	Resolve func(host string) bool
 	// ReloadDelay is how long nginx keeps serving the previous config after
 	// NPM answered a change (real: 50–150 ms while it reloads); Serving
