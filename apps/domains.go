@@ -802,9 +802,10 @@ func (s *Service) restoreHost(ctx context.Context, r *ops.Run, sn hostSnapshot) 
 	return nil
 }
 
-// noteRefused logs when nginx refuses a host an undo put back enabled (its
-// app not running: the forward host does not resolve). The host's fields
-// are back as they were; the app's next start tests it again.
+// noteRefused logs when nginx refuses a host an undo put back enabled (nginx
+// -t failing, e.g. a custom location naming a container that is not
+// running). The host's fields are back as they were; the app's next start
+// tests it again.
 func (s *Service) noteRefused(ctx context.Context, r *ops.Run, id int) {
 	var ne *proxymanager.NginxError
 	if _, err := s.proxies.CheckOnline(ctx, id); errors.As(err, &ne) {
