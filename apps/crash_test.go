@@ -34,13 +34,14 @@ const crashHold = 30 * time.Second
 func TestCrashDuringInstall(t *testing.T) {
 	points := []crashPoint{
 		{name: "queued, before prepare"},
-		{name: "prepare done, repository looking up", fake: "gitea", route: giteafake.RouteGetRepo},
+		{name: "prepare done, creating the repository", fake: "gitea", route: giteafake.RouteCreateUserRepo},
 		{name: "repository created, answer lost", fake: "gitea", route: giteafake.RouteCreateUserRepo, phase: faults.After},
 		{name: "material committed, answer lost", fake: "gitea", route: giteafake.RouteChangeFiles, phase: faults.After},
-		{name: "repository done, stack looking up", fake: "portainer", route: ptrStacks},
+		{name: "repository done, deploying the stack", fake: "portainer", route: ptrCreateRepo},
+		{name: "committing, listing the volumes", fake: "portainer", route: ptrVolumes},
 		{name: "stack deployed, answer lost", fake: "portainer", route: ptrCreateRepo, phase: faults.After},
 		{name: "stack deployed, waiting for its container", fake: "portainer", route: ptrContainers},
-		{name: "stack done, proxy looking up", fake: "npm", route: npmfake.RouteList},
+		{name: "stack done, creating the proxy", fake: "npm", route: npmfake.RouteCreate},
 		{name: "proxy created, answer lost", fake: "npm", route: npmfake.RouteCreate, phase: faults.After},
 		{name: "proxy created, checking nginx", fake: "npm", route: npmfake.RouteGet},
 		{name: "rolling back, deleting the stack", fake: "portainer", route: ptrDeleteStack, rollback: true},
@@ -84,7 +85,7 @@ func TestCrashDuringUninstall(t *testing.T) {
 		{name: "repository deleted, answer lost", fake: "gitea", route: giteafake.RouteDeleteRepo, phase: faults.After},
 		{name: "repository done, proxies looking up", fake: "npm", route: npmfake.RouteList},
 		{name: "proxy deleted, answer lost", fake: "npm", route: npmfake.RouteDelete, phase: faults.After},
-		{name: "proxies done, stack looking up", fake: "portainer", route: ptrStacks},
+		{name: "proxies done, deleting the stack", fake: "portainer", route: ptrDeleteStack},
 		{name: "stack deleted, answer lost", fake: "portainer", route: ptrDeleteStack, phase: faults.After},
 		{name: "stack deleted, volume deleted, answer lost", fake: "portainer", route: ptrDeleteVolume, phase: faults.After},
 	}

@@ -673,6 +673,39 @@ func (s *Service) stepCheckProxies(ctx context.Context, r *ops.Run) error {
 	return nil
 }
 
+// stepReloadProxies runs after a lifecycle step that leaves the app's
+// container running (start, restart, redeploy): every enabled proxy of the
+// app that nginx refused (meta.nginx_online false: a custom location
+// naming a container that was not running, or any earlier refusal, such as
+// one an undo could only log) is written again unchanged, so NPM
+// regenerates its config and nginx tests it now. It is a repair, so
+// it never fails the operation, whose container does run: a host nginx
+// still refuses, or NPM not answering, is logged as an event of the
+// operation, and the proxy's state shows on the app.
+func (s *Service) stepReloadProxies(ctx context.Context, r *ops.Run) error {
+	own, err := s.appProxies(ctx, r.AppID())
+	if err != nil {
+		r.Logf("could not check the app's proxies: %v", err)
+		return nil
+	}
+	for _, h := range own {
+		if !h.Enabled || h.Meta.NginxOnline == nil || *h.Meta.NginxOnline {
+			continue
+		}
+		_, err := s.proxies.UpdateProxyHost(ctx, h.ID, proxymanager.ProxyHostUpdate{ForwardHost: new(h.ForwardHost)})
+		var ne *proxymanager.NginxError
+		switch {
+		case errors.As(err, &ne):
+			r.Logf("nginx still refuses proxy host %d: %s", h.ID, ne.Err)
+		case err != nil:
+			r.Logf("could not rewrite proxy host %d: %v", h.ID, upstreamErr("npm", err, fmt.Sprintf("rewrite proxy host %d", h.ID)))
+		default:
+			r.Logf("nginx serves proxy host %d again (%s)", h.ID, strings.Join(h.DomainNames, ", "))
+		}
+	}
+	return nil
+}
+
 func nginxErr(ne *proxymanager.NginxError) error {
 	e := apperr.Wrap(apperr.UpstreamRejected, ne, "nginx did not accept proxy host %d", ne.HostID)
 	e.Upstream = "npm"
@@ -762,8 +795,22 @@ func (s *Service) restoreHost(ctx context.Context, r *ops.Run, sn hostSnapshot) 
 			return upstreamErr("npm", err, fmt.Sprintf("re-%s proxy host %d", strings.TrimSuffix(onOff(old.Enabled), "d"), old.ID))
 		}
 		r.Logf("%s proxy host %d again", onOff(old.Enabled), old.ID)
+		if old.Enabled {
+			s.noteRefused(ctx, r, old.ID)
+		}
 	}
 	return nil
+}
+
+// noteRefused logs when nginx refuses a host an undo put back enabled (nginx
+// -t failing, e.g. a custom location naming a container that is not
+// running). The host's fields are back as they were; the app's next start
+// tests it again.
+func (s *Service) noteRefused(ctx context.Context, r *ops.Run, id int) {
+	var ne *proxymanager.NginxError
+	if _, err := s.proxies.CheckOnline(ctx, id); errors.As(err, &ne) {
+		r.Logf("nginx refuses proxy host %d for now: %s (the app's next start tests it again)", id, ne.Err)
+	}
 }
 
 // recreateHost brings a deleted host back with every field the API takes.
@@ -808,6 +855,9 @@ func (s *Service) recreateHost(ctx context.Context, r *ops.Run, old *proxymanage
 		}
 	}
 	r.Logf("recreated deleted proxy host %d as %d (%s)", old.ID, h.ID, strings.Join(old.DomainNames, ", "))
+	if old.Enabled {
+		s.noteRefused(ctx, r, h.ID)
+	}
 	return nil
 }
 

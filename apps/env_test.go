@@ -20,6 +20,7 @@ import (
 	"github.com/appmanage/appmanage/datasources/upstream"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
+	"github.com/appmanage/appmanage/sandbox"
 	"github.com/appmanage/appmanage/store"
 )
 
@@ -108,7 +109,9 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	e := &testEnv{t: t}
 	e.Gitea = giteafake.New(giteafake.Options{})
 	e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{"ptr_test"}})
-	e.NPM = npmfake.New(npmfake.Options{})
+	// nginx resolves names through Docker's DNS: only a running container
+	// of the fake Portainer resolves.
+	e.NPM = npmfake.New(npmfake.Options{Resolve: sandbox.RunningContainers(e.Portainer)})
 	t.Cleanup(func() { e.Gitea.Close(); e.Portainer.Close(); e.NPM.Close() })
 
 	var err error

@@ -598,8 +598,19 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.repos.GetRepo(ctx, in.AppID)
-	if notFound(err) {
+	// Preflight proved the name free, so the first attempt creates at once
+	// (a failed create is looked up below); a retried or resumed one first
+	// looks for its own earlier effect.
+	var repo *gitea.Repository
+	err = errNotLookedUp
+	if tried, terr := r.Get(keyRepoTried, new(bool)); terr != nil {
+		return terr
+	} else if tried || r.Resumed() {
+		repo, err = s.repos.GetRepo(ctx, in.AppID)
+	} else if err := r.Set(keyRepoTried, true); err != nil {
+		return err
+	}
+	if notFound(err) || err == errNotLookedUp {
 		repo, err = s.repos.CreateRepo(ctx, in.AppID, gitea.CreateRepoOptions{
 			Description: fmt.Sprintf("%s %s installed by appmanage", app.Name, in.Version),
 		})
@@ -618,6 +629,10 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 	} else if err != nil {
 		return retryIfTransient(upstreamErr("gitea", err, "look up repository"))
 	}
+	// The stack step clones from here; journalled, it need not ask again.
+	if err := r.Set(keyRepoURLs, repoURLs{Clone: repo.CloneURL, HTML: repo.HTMLURL, Owner: repo.Owner, Name: repo.Name}); err != nil {
+		return err
+	}
 	if !repo.Empty {
 		r.Logf("repository already holds the app's material")
 		return nil
@@ -630,6 +645,16 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 	for _, p := range sortedKeys(files) {
 		commit.Files = append(commit.Files, gitea.FileChange{Operation: "create", Path: p, Content: files[p]})
 	}
+	// While Gitea commits (the slowest call of the install), the stack
+	// step's first read is made: the project's volumes before the deploy,
+	// journalled once. A failure here is left for the stack step to retry.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.recordVolumesBefore(ctx, r, in.EndpointID, in.AppID); err != nil {
+			r.Logf("volumes not listed yet (the stack step will): %v", err)
+		}
+	})
+	defer wg.Wait()
 	if _, err := s.repos.CommitFiles(ctx, in.AppID, commit); err != nil {
 		if again, gerr := s.repos.GetRepo(ctx, in.AppID); gerr == nil && !again.Empty {
 			r.Logf("the commit landed although the call failed")
@@ -639,6 +664,26 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 	}
 	r.Logf("committed %d files in one commit", len(files))
 	return nil
+}
+
+// Journal keys of the install's repository step.
+const (
+	keyRepoTried = "repoCreateTried" // bool: an attempt went straight to the create
+	keyRepoURLs  = "repoURLs"        // repoURLs: what the stack step needs of the repository
+	// keyStackTried marks that an attempt of the stack step went straight
+	// to the create.
+	keyStackTried = "stackCreateTried"
+)
+
+// errNotLookedUp marks a repository the first attempt did not look up.
+var errNotLookedUp = errors.New("not looked up")
+
+// repoURLs is the part of the app's repository the stack step needs.
+type repoURLs struct {
+	Clone string `json:"clone"`
+	HTML  string `json:"html"`
+	Owner string `json:"owner"`
+	Name  string `json:"name"`
 }
 
 func (s *Service) undoRepository(ctx context.Context, r *ops.Run) error {
@@ -653,19 +698,47 @@ func (s *Service) cloneURL(repo *gitea.Repository) string {
 }
 
 func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
-	in, _, err := s.input(r)
+	in, app, err := s.input(r)
 	if err != nil {
 		return err
 	}
-	if err := s.recordVolumesBefore(ctx, r, in.EndpointID, in.AppID); err != nil {
+	// Two independent reads: the volumes there before the deploy (usually
+	// journalled by the repository step already), and whether the stack
+	// exists. Preflight proved the name free, so the first attempt skips
+	// the second and creates (a failed create is looked up below); a
+	// retried or resumed one finds its own stack.
+	tried, err := r.Get(keyStackTried, new(bool))
+	if err != nil {
 		return err
 	}
-	st, err := s.stacks.FindStackByName(ctx, in.EndpointID, in.AppID)
-	if notFound(err) {
-		repo, gerr := s.repos.GetRepo(ctx, in.AppID)
-		if gerr != nil {
-			return retryIfTransient(upstreamErr("gitea", gerr, "read repository"))
+	var st *portainer.Stack
+	err = errNotLookedUp
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.recordVolumesBefore(gctx, r, in.EndpointID, in.AppID) })
+	if tried || r.Resumed() {
+		g.Go(func() error { st, err = s.stacks.FindStackByName(gctx, in.EndpointID, in.AppID); return nil })
+	}
+	if gerr := g.Wait(); gerr != nil {
+		return gerr
+	}
+	if !tried && !r.Resumed() {
+		if serr := r.Set(keyStackTried, true); serr != nil {
+			return serr
 		}
+	}
+	if notFound(err) || err == errNotLookedUp {
+		var urls repoURLs
+		if ok, jerr := r.Get(keyRepoURLs, &urls); jerr != nil {
+			return jerr
+		} else if !ok {
+			// Journalled by an older version: ask Gitea.
+			repo, gerr := s.repos.GetRepo(ctx, in.AppID)
+			if gerr != nil {
+				return retryIfTransient(upstreamErr("gitea", gerr, "read repository"))
+			}
+			urls = repoURLs{Clone: repo.CloneURL, HTML: repo.HTMLURL, Owner: repo.Owner, Name: repo.Name}
+		}
+		repo := &gitea.Repository{CloneURL: urls.Clone, HTMLURL: urls.HTML, Owner: urls.Owner, Name: urls.Name}
 		r.Logf("deploying stack %s on endpoint %d from %s", in.AppID, in.EndpointID, repo.HTMLURL)
 		st, err = s.stacks.CreateStackFromRepository(ctx, in.EndpointID, portainer.CreateRepositoryStackRequest{
 			Name:                     in.AppID,
@@ -692,33 +765,117 @@ func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	r.Logf("stack %s (id %d) deployed", st.Name, st.ID)
-	return s.waitRunning(ctx, r, in.EndpointID, in.AppID)
+	// While the container starts (0.15-0.2 s on a real Docker), the proxy
+	// step's repository reads are made and journalled; a failed read is
+	// left for the proxy step to make and report.
+	var conf map[string]*string
+	var confErr error
+	var wg sync.WaitGroup
+	if len(in.Domains) > 0 && app.Web {
+		wg.Go(func() { conf, confErr = s.prefetchProxyConf(ctx, in.AppID) })
+	}
+	cs, err := s.waitRunningList(ctx, r, in.EndpointID, in.AppID)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	if conf != nil && confErr == nil {
+		if err := r.Set(keyProxyConf, conf); err != nil {
+			return err
+		}
+	}
+	// The proxy step reads the containers' port labels; journalled, it
+	// need not list them again.
+	return r.Set(keyContainers, labelsOnly(cs))
+}
+
+// keyProxyConf journals the app's extra nginx configuration files as the
+// stack step read them: path -> content, nil when the file does not exist.
+const keyProxyConf = "proxyConf"
+
+// prefetchProxyConf reads every candidate extra nginx configuration file of
+// the app's repository at once.
+func (s *Service) prefetchProxyConf(ctx context.Context, appID string) (map[string]*string, error) {
+	read := s.repoFileReader(appID)
+	out := make(map[string]*string, len(proxyConfPaths))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range proxyConfPaths {
+		g.Go(func() error {
+			b, found, err := read(gctx, p)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if found {
+				out[p] = new(string(b))
+			} else {
+				out[p] = nil
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// keyContainers journals the app's containers as the stack step saw them
+// running (names, state, labels).
+const keyContainers = "containers"
+
+func labelsOnly(cs []portainer.Container) []portainer.Container {
+	out := make([]portainer.Container, len(cs))
+	for i, c := range cs {
+		out[i] = portainer.Container{ID: c.ID, Names: c.Names, State: c.State, Labels: c.Labels}
+	}
+	return out
 }
 
 // waitRunning waits until the app's main container runs.
 func (s *Service) waitRunning(ctx context.Context, r *ops.Run, endpoint int, appID string) error {
-	deadline := time.Now().Add(s.cfg.ContainerWait)
-	wait := 200 * time.Millisecond
+	_, err := s.waitRunningList(ctx, r, endpoint, appID)
+	return err
+}
+
+// waitRunningList is waitRunning returning the app's containers as last
+// listed.
+func (s *Service) waitRunningList(ctx context.Context, r *ops.Run, endpoint int, appID string) ([]portainer.Container, error) {
+	start := time.Now()
+	deadline := start.Add(s.cfg.ContainerWait)
+	// A container usually runs 0.15-0.2 s after the stack call returned
+	// (contracts §7): a look (one container list) starts every 25 ms for
+	// the first 2 s, or as soon as the previous one answered when that took
+	// longer, then the pause between looks doubles.
+	wait := 25 * time.Millisecond
 	for {
+		looked := time.Now()
 		cs, err := s.stacks.ListContainers(ctx, endpoint, portainer.ContainerFilter{All: true, Labels: []string{projectLabel + "=" + appID}})
 		if err != nil && !transient(err) {
-			return upstreamErr("portainer", err, "list the app's containers")
+			return nil, upstreamErr("portainer", err, "list the app's containers")
 		}
 		if err == nil {
 			if main := mainContainer(cs, appID); main != nil && main.State == "running" {
 				r.Logf("container %s is running", strings.TrimPrefix(firstName(*main), "/"))
-				return nil
+				return cs, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return apperr.New(apperr.PreconditionFailed, "the app's main container did not start within %s", s.cfg.ContainerWait)
+			return nil, apperr.New(apperr.PreconditionFailed, "the app's main container did not start within %s", s.cfg.ContainerWait)
+		}
+		pause := wait
+		if time.Since(start) < 2*time.Second {
+			pause = max(0, wait-time.Since(looked))
+		} else {
+			wait = min(wait*2, 3*time.Second)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+			return nil, ctx.Err()
+		case <-time.After(pause):
 		}
-		wait = min(wait*2, 3*time.Second)
 	}
 }
 
@@ -776,14 +933,70 @@ func (s *Service) recordVolumesBefore(ctx context.Context, r *ops.Run, endpoint 
 	return r.Set(stateVolumesBefore, before)
 }
 
-// removeStack deletes the app's stack (found by name) and, when purge is
-// set, the compose project's volumes. Both treat "already gone" as done.
-func (s *Service) removeStack(ctx context.Context, r *ops.Run, endpoint int, appID string, purge bool) error {
-	return s.removeStackKeeping(ctx, r, endpoint, appID, purge, nil)
+// removeStackKeeping deletes the app's stack (found by name) and, when
+// purge is set, the compose project's volumes except those named in keep.
+// Both treat "already gone" as done.
+func (s *Service) removeStackKeeping(ctx context.Context, r *ops.Run, endpoint int, appID string, purge bool, keep []string) error {
+	return s.removeStackByID(ctx, r, endpoint, appID, 0, purge, keep)
 }
 
-// removeStackKeeping is removeStack sparing the volumes named in keep.
-func (s *Service) removeStackKeeping(ctx context.Context, r *ops.Run, endpoint int, appID string, purge bool, keep []string) error {
+// removeStackByID is removeStackKeeping for a caller that already knows
+// the stack's id (0: look it up by name). Portainer never reuses an id, so
+// a 404 for it means that stack is gone; the name is then looked up, in
+// case the stack was recreated by hand under a new id.
+func (s *Service) removeStackByID(ctx context.Context, r *ops.Run, endpoint int, appID string, knownID int, purge bool, keep []string) error {
+	// The project's volumes are listed while the stack is deleted: a stack
+	// being deleted creates none, and they are deleted only after it.
+	var (
+		stackErr error
+		vols     []portainer.Volume
+		volsErr  error
+	)
+	var wg sync.WaitGroup
+	wg.Go(func() { stackErr = s.deleteStack(ctx, r, endpoint, appID, knownID) })
+	if purge {
+		wg.Go(func() { vols, volsErr = s.stacks.ListVolumes(ctx, endpoint, []string{projectLabel + "=" + appID}) })
+	}
+	wg.Wait()
+	if stackErr != nil {
+		return stackErr
+	}
+	if !purge {
+		return nil
+	}
+	if volsErr != nil {
+		return upstreamErr("portainer", volsErr, "list volumes")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, v := range vols {
+		if slices.Contains(keep, v.Name) {
+			r.Logf("kept volume %s, which this install did not create", v.Name)
+			continue
+		}
+		g.Go(func() error {
+			if err := s.stacks.DeleteVolume(gctx, endpoint, v.Name); err != nil && !notFound(err) {
+				return upstreamErr("portainer", err, "delete volume "+v.Name)
+			}
+			r.Logf("deleted volume %s", v.Name)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// deleteStack deletes the app's stack (by knownID when set, else found by
+// name); a stack already gone is done.
+func (s *Service) deleteStack(ctx context.Context, r *ops.Run, endpoint int, appID string, knownID int) error {
+	if knownID > 0 {
+		err := s.stacks.DeleteStack(ctx, knownID, endpoint)
+		if err == nil {
+			r.Logf("deleted stack %s (id %d)", appID, knownID)
+			return nil
+		}
+		if !notFound(err) {
+			return upstreamErr("portainer", err, "delete stack")
+		}
+	}
 	st, err := s.stacks.FindStackByName(ctx, endpoint, appID)
 	switch {
 	case err == nil:
@@ -795,23 +1008,6 @@ func (s *Service) removeStackKeeping(ctx context.Context, r *ops.Run, endpoint i
 		r.Logf("no stack %s on endpoint %d", appID, endpoint)
 	default:
 		return upstreamErr("portainer", err, "look up stack")
-	}
-	if !purge {
-		return nil
-	}
-	vols, err := s.stacks.ListVolumes(ctx, endpoint, []string{projectLabel + "=" + appID})
-	if err != nil {
-		return upstreamErr("portainer", err, "list volumes")
-	}
-	for _, v := range vols {
-		if slices.Contains(keep, v.Name) {
-			r.Logf("kept volume %s, which this install did not create", v.Name)
-			continue
-		}
-		if err := s.stacks.DeleteVolume(ctx, endpoint, v.Name); err != nil && !notFound(err) {
-			return upstreamErr("portainer", err, "delete volume "+v.Name)
-		}
-		r.Logf("deleted volume %s", v.Name)
 	}
 	return nil
 }
@@ -825,15 +1021,35 @@ func (s *Service) stepProxy(ctx context.Context, r *ops.Run) error {
 		r.Logf("no domains: nothing to publish")
 		return nil
 	}
-	if h, err := s.findProxy(ctx, in.AppID); err != nil {
-		return retryIfTransient(err)
-	} else if h != nil {
-		r.Logf("proxy host %d already exists", h.ID)
-		return s.checkOnline(ctx, r, h.ID)
-	}
-	target, err := s.proxyTarget(ctx, in.EndpointID, in.AppID, app)
+	// Preflight proved no host forwards to the app, so the first attempt
+	// creates at once (a failed create is looked up below); a retried or
+	// resumed one first looks for its own earlier host, along with the
+	// target a new one would forward to.
+	tried, err := r.Get(keyProxyTried, new(bool))
 	if err != nil {
-		return retryIfTransient(err)
+		return err
+	}
+	var (
+		found          *proxymanager.ProxyHost
+		target         proxyTarget
+		findErr, tgErr error
+	)
+	var wg sync.WaitGroup
+	if tried || r.Resumed() {
+		wg.Go(func() { found, findErr = s.findProxy(ctx, in.AppID) })
+	} else if err := r.Set(keyProxyTried, true); err != nil {
+		return err
+	}
+	wg.Go(func() { target, tgErr = s.installTarget(ctx, r, in, app) })
+	wg.Wait()
+	if findErr != nil {
+		return retryIfTransient(findErr)
+	} else if found != nil {
+		r.Logf("proxy host %d already exists", found.ID)
+		return s.checkOnline(ctx, r, found.ID)
+	}
+	if tgErr != nil {
+		return retryIfTransient(tgErr)
 	}
 	h, err := s.proxies.CreateProxyHost(ctx, proxymanager.ProxyHostRequest{
 		DomainNames:           in.Domains,
@@ -859,6 +1075,39 @@ func (s *Service) stepProxy(ctx context.Context, r *ops.Run) error {
 	r.Logf("proxy host %d: %s -> %s://%s:%d (port from %s, extra conf from %s)", h.ID, strings.Join(in.Domains, ", "),
 		target.Scheme, in.AppID, target.Port, target.PortSource, target.ConfSource)
 	return s.checkOnline(ctx, r, h.ID)
+}
+
+// keyProxyTried marks that an attempt of the proxy step went straight to
+// the create.
+const keyProxyTried = "proxyCreateTried"
+
+// installTarget is proxyTarget from the containers the stack step saw
+// running and the configuration files it read, when it journalled them
+// (else they are read now).
+func (s *Service) installTarget(ctx context.Context, r *ops.Run, in InstallInput, app *library.App) (proxyTarget, error) {
+	var cs []portainer.Container
+	if ok, err := r.Get(keyContainers, &cs); err != nil {
+		return proxyTarget{}, err
+	} else if !ok {
+		return s.proxyTarget(ctx, in.EndpointID, in.AppID, app)
+	}
+	read := s.repoFileReader(in.AppID)
+	var conf map[string]*string
+	if ok, err := r.Get(keyProxyConf, &conf); err != nil {
+		return proxyTarget{}, err
+	} else if ok {
+		fetch := read
+		read = func(ctx context.Context, path string) ([]byte, bool, error) {
+			if c, ok := conf[path]; ok {
+				if c == nil {
+					return nil, false, nil
+				}
+				return []byte(*c), true, nil
+			}
+			return fetch(ctx, path)
+		}
+	}
+	return resolveTarget(ctx, cs, in.AppID, app, read)
 }
 
 func (s *Service) checkOnline(ctx context.Context, r *ops.Run, id int) error {
@@ -907,13 +1156,18 @@ func (s *Service) removeProxies(ctx context.Context, r *ops.Run, appID string) e
 	if err != nil {
 		return err
 	}
+	// The hosts are independent: delete them at once.
+	g, gctx := errgroup.WithContext(ctx)
 	for _, h := range hosts {
-		if err := s.proxies.DeleteProxyHost(ctx, h.ID); err != nil && !notFound(err) {
-			return upstreamErr("npm", err, fmt.Sprintf("delete proxy host %d", h.ID))
-		}
-		r.Logf("deleted proxy host %d (%s)", h.ID, strings.Join(h.DomainNames, ", "))
+		g.Go(func() error {
+			if err := s.proxies.DeleteProxyHost(gctx, h.ID); err != nil && !notFound(err) {
+				return upstreamErr("npm", err, fmt.Sprintf("delete proxy host %d", h.ID))
+			}
+			r.Logf("deleted proxy host %d (%s)", h.ID, strings.Join(h.DomainNames, ", "))
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

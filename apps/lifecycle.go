@@ -53,15 +53,18 @@ func (s *Service) lifecycleWorkflows() []ops.Workflow {
 	start := ops.Step{Name: "start", Weight: 3, Timeout: s.cfg.DeployTimeout, Retries: 2, Do: s.stepStart}
 	stop := ops.Step{Name: "stop", Weight: 2, Timeout: s.cfg.DeployTimeout, Retries: 2, Do: s.stepStop}
 	redeploy := ops.Step{Name: "redeploy", Weight: 3, Timeout: s.cfg.DeployTimeout, Retries: 2, Do: s.stepRedeploy}
+	// Once the container runs again, proxies nginx refused meanwhile are
+	// tested again (see stepReloadProxies).
+	proxies := ops.Step{Name: "proxies", Weight: 1, Timeout: s.cfg.StepTimeout, Do: s.stepReloadProxies}
 	return []ops.Workflow{
-		{Kind: KindStart, Steps: []ops.Step{start}},
+		{Kind: KindStart, Steps: []ops.Step{start, proxies}},
 		{Kind: KindStop, Steps: []ops.Step{stop}},
-		{Kind: KindRestart, Steps: []ops.Step{stop, start}},
-		{Kind: KindRedeploy, Steps: []ops.Step{redeploy}},
+		{Kind: KindRestart, Steps: []ops.Step{stop, start, proxies}},
+		{Kind: KindRedeploy, Steps: []ops.Step{redeploy, proxies}},
 		{Kind: KindUpdateGit, Steps: []ops.Step{{Name: "git", Weight: 1, Timeout: s.cfg.DeployTimeout, Retries: 2, Do: s.stepUpdateGit}}},
 		{Kind: KindUpdateEnv, Steps: []ops.Step{
 			{Name: "commit", Weight: 1, Timeout: s.cfg.StepTimeout, Retries: 2, Do: s.stepCommitEnv},
-			redeploy,
+			redeploy, proxies,
 		}},
 	}
 }

@@ -98,7 +98,7 @@ func TestLifecycleStartStopRestartRedeploy(t *testing.T) {
 	}
 
 	done := lcDone(t, e)(e.Svc.RestartApp(ctx, "life", ""))
-	if names := stepNames(done); !slices.Equal(names, []string{"stop", "start"}) {
+	if names := stepNames(done); !slices.Equal(names, []string{"stop", "start", "proxies"}) {
 		t.Errorf("restart steps %v", names)
 	}
 	restarted := lcMain(t, e, "life")

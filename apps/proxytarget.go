@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/portainer"
@@ -16,6 +17,10 @@ const (
 	httpPortLabel  = "com.docker.compose.http.port"
 	httpsPortLabel = "com.docker.compose.https.port"
 )
+
+// proxyConfPaths are the app's extra nginx configuration files, by
+// precedence.
+var proxyConfPaths = []string{"src/nginx_proxy.conf", "src/nginx-proxy.conf"}
 
 // proxyTarget is where NPM forwards an app's domains, and where each value
 // came from (shown to users in App.proxies).
@@ -36,7 +41,12 @@ func (s *Service) proxyTarget(ctx context.Context, endpoint int, appID string, a
 	if err != nil {
 		return proxyTarget{}, upstreamErr("portainer", err, "list the app's containers")
 	}
-	read := func(ctx context.Context, path string) ([]byte, bool, error) {
+	return resolveTarget(ctx, cs, appID, app, s.repoFileReader(appID))
+}
+
+// repoFileReader reads files of the app's repository's main branch.
+func (s *Service) repoFileReader(appID string) repoReader {
+	return func(ctx context.Context, path string) ([]byte, bool, error) {
 		b, err := s.repos.GetRawFile(ctx, appID, path, "main")
 		if notFound(err) {
 			return nil, false, nil
@@ -46,7 +56,6 @@ func (s *Service) proxyTarget(ctx context.Context, endpoint int, appID string, a
 		}
 		return b, true, nil
 	}
-	return resolveTarget(ctx, cs, appID, app, read)
 }
 
 // repoReader reads a file of an app's repository; found is false when the
@@ -85,13 +94,26 @@ func resolveTarget(ctx context.Context, cs []portainer.Container, appID string, 
 	if t.Port == 0 {
 		return t, apperr.Precondition("domains", "cannot tell which port of %s to publish: no %s label and no W9_HTTP_PORT or W9_HTTPS_PORT in its .env", appID, httpPortLabel)
 	}
-	for _, p := range []string{"src/nginx_proxy.conf", "src/nginx-proxy.conf"} {
-		b, found, err := read(ctx, p)
-		if err != nil {
-			return t, err
+	// Both candidates are read at once (two round trips in the time of
+	// one); the first in this order that exists wins.
+	paths := proxyConfPaths
+	type result struct {
+		b     []byte
+		found bool
+		err   error
+	}
+	res := make([]result, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Go(func() { res[i].b, res[i].found, res[i].err = read(ctx, p) })
+	}
+	wg.Wait()
+	for i, p := range paths {
+		if res[i].err != nil {
+			return t, res[i].err
 		}
-		if found {
-			t.Conf, t.ConfSource = string(b), p
+		if res[i].found {
+			t.Conf, t.ConfSource = string(res[i].b), p
 			break
 		}
 	}

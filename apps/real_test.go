@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -16,10 +17,12 @@ import (
 	"github.com/appmanage/appmanage/datasources/gitea"
 	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
+	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
 	"github.com/appmanage/appmanage/datasources/suite"
 	"github.com/appmanage/appmanage/datasources/upstream"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
+	"github.com/appmanage/appmanage/sandbox"
 	"github.com/appmanage/appmanage/store"
 )
 
@@ -63,7 +66,16 @@ func TestRoundTrip(t *testing.T) {
 
 	gcfg, gt := suite.Gitea(t)
 	pcfg, pt := suite.Portainer(t)
-	ncfg, nt := suite.NPM(t)
+	var nopts []suite.NPMOption
+	if pt.Fake != nil {
+		// The fake nginx resolves forward hosts to the fake Portainer's
+		// running containers and reloads with a real NPM's delay.
+		nopts = append(nopts, suite.WithNPMFake(func(o *npmfake.Options) {
+			o.Resolve = sandbox.RunningContainers(pt.Fake)
+			o.ReloadDelay = sandbox.ReloadDelay
+		}))
+	}
+	ncfg, nt := suite.NPM(t, nopts...)
 	repos, err := gitea.New(gcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +134,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	t0 := time.Now()
 	op, err := svc.Install(ctx, InstallRequest{AppName: appName, AppID: appID, Domains: []string{domain}, Settings: settings})
 	if err != nil {
 		t.Fatalf("install: %v", err)
@@ -130,6 +143,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("install: %v %s %s", err, op.Status, op.Error)
 	}
 	t.Logf("installed %s as %s with domain %s", appName, appID, domain)
+	reportTiming(t, opTimings(op, t0))
 
 	// Everything is there.
 	if _, err := repos.GetRepo(ctx, appID); err != nil {
@@ -145,7 +159,10 @@ func TestRoundTrip(t *testing.T) {
 	if hosts := proxiesOf(t, proxies, appID, domain); len(hosts) != 1 {
 		t.Errorf("after install: %d proxy hosts for %s, want 1", len(hosts), domain)
 	}
+	// nginx serves a change 50-150 ms after NPM answered it: poll.
+	servedEventually(t, nt.Fake, domain, true)
 
+	t0 = time.Now()
 	u, err := svc.Uninstall(ctx, appID, true, "")
 	if err != nil {
 		t.Fatalf("uninstall: %v", err)
@@ -153,6 +170,7 @@ func TestRoundTrip(t *testing.T) {
 	if u, err = engine.Wait(ctx, u.ID); err != nil || u.Status != ops.StatusSucceeded {
 		t.Fatalf("uninstall: %v %s %s", err, u.Status, u.Error)
 	}
+	reportTiming(t, opTimings(u, t0))
 
 	// Nothing is left.
 	if _, err := repos.GetRepo(ctx, appID); !errors.Is(err, upstream.ErrNotFound) {
@@ -170,6 +188,57 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if hosts := proxiesOf(t, proxies, appID, domain); len(hosts) != 0 {
 		t.Errorf("after uninstall: %d proxy hosts for %s left", len(hosts), domain)
+	}
+	servedEventually(t, nt.Fake, domain, false)
+}
+
+// servedEventually polls until nginx serves domain (want) or no longer
+// does: a deleted or changed host keeps serving while nginx reloads, so
+// one look right after NPM's answer proves nothing. On a real server the
+// NPM API's view is all the test has (a deleted host falls through to
+// NPM's default site, which answers 200 too), so it checks nothing more.
+func servedEventually(t *testing.T, f *npmfake.Server, domain string, want bool) {
+	t.Helper()
+	if f == nil {
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := f.Serving(domain); ok == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx serving %s = %v after 10s, want %v", domain, !want, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// EnvTestTimings names a file TestRoundTrip appends its timings to, so
+// scripts/test-real.sh can print them without -v.
+const EnvTestTimings = "APPMANAGE_TEST_TIMINGS"
+
+// reportTiming logs an operation's timings and appends them to
+// $APPMANAGE_TEST_TIMINGS when set.
+func reportTiming(t *testing.T, line string) {
+	t.Helper()
+	t.Log(line)
+	path := os.Getenv(EnvTestTimings)
+	if path == "" {
+		return
+	}
+	where := "fakes"
+	if suite.Real() {
+		where = "real servers"
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Errorf("%s: %v", EnvTestTimings, err)
+		return
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "%s (%s): %s\n", t.Name(), where, line); err != nil {
+		t.Errorf("%s: %v", EnvTestTimings, err)
 	}
 }
 

@@ -14,6 +14,9 @@ type UninstallInput struct {
 	AppID      string `json:"appId"`
 	EndpointID int    `json:"endpointId"`
 	PurgeData  bool   `json:"purgeData"`
+	// StackID is the stack the request found (0: none, or an older
+	// journal); the stack step deletes it without looking it up again.
+	StackID int `json:"stackId,omitempty"`
 }
 
 // Uninstall removes the app's repository, then its proxies, then its stack
@@ -38,7 +41,7 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 	}
 	for _, st := range stacks {
 		if strings.EqualFold(st.Name, appID) {
-			in.EndpointID, found = st.EndpointID, true
+			in.EndpointID, in.StackID, found = st.EndpointID, st.ID, true
 			break
 		}
 	}
@@ -114,5 +117,5 @@ func (s *Service) stepDeleteStack(ctx context.Context, r *ops.Run) error {
 	if err := r.Input(&in); err != nil {
 		return err
 	}
-	return s.removeStack(ctx, r, in.EndpointID, in.AppID, in.PurgeData)
+	return s.removeStackByID(ctx, r, in.EndpointID, in.AppID, in.StackID, in.PurgeData, nil)
 }

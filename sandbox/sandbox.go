@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/appmanage/appmanage/config"
 	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
@@ -46,7 +48,13 @@ func Start(which []string, log *slog.Logger) (*Env, error) {
 		log.Info("sandbox: fake Portainer started", "url", e.Portainer.URL())
 	}
 	if slices.Contains(which, config.NPM) {
-		e.NPM = npmfake.New(npmfake.Options{Logger: log})
+		opts := npmfake.Options{Logger: log, ReloadDelay: ReloadDelay}
+		if e.Portainer != nil {
+			// nginx resolves names through Docker's DNS: only a running
+			// container's name or alias resolves.
+			opts.Resolve = RunningContainers(e.Portainer)
+		}
+		e.NPM = npmfake.New(opts)
 		log.Info("sandbox: fake Nginx Proxy Manager started", "url", e.NPM.URL())
 	}
 	return e, nil
@@ -76,6 +84,40 @@ func (e *Env) Close() {
 	}
 	if e.NPM != nil {
 		e.NPM.Close()
+	}
+}
+
+// ReloadDelay is how long the sandbox's nginx keeps serving a changed
+// host's old config, as a real NPM does while nginx reloads.
+const ReloadDelay = 100 * time.Millisecond
+
+// RunningContainers is an NPM fake resolver (npmfake.Options.Resolve) over
+// a fake Portainer: a name resolves when a running container of one of
+// the endpoints (default: 1) has it as its container name or as an alias
+// on one of its networks, compared case-insensitively as DNS does. A
+// stopped app (its containers removed) or one whose container is being
+// recreated resolves to nothing, as on Docker.
+func RunningContainers(p *portainerfake.Server, endpoints ...int) func(host string) bool {
+	if len(endpoints) == 0 {
+		endpoints = []int{1}
+	}
+	return func(host string) bool {
+		for _, ep := range endpoints {
+			for _, c := range p.Containers(ep) {
+				if c.State != "running" {
+					continue
+				}
+				if strings.EqualFold(c.Name, host) {
+					return true
+				}
+				for _, n := range c.Networks {
+					if slices.ContainsFunc(n.Aliases, func(a string) bool { return strings.EqualFold(a, host) }) {
+						return true
+					}
+				}
+			}
+		}
+		return false
 	}
 }
 

@@ -64,11 +64,19 @@ if [[ -z "${APPMANAGE_TEST_GITEA_URL:-}${APPMANAGE_TEST_PORTAINER_URL:-}${APPMAN
 fi
 
 report=$(mktemp)
-trap 'rm -f "$report"' EXIT
+# TestRoundTrip appends the install's and uninstall's timings (each step's
+# too) here; they are printed whatever the outcome.
+timings=$(mktemp)
+trap 'rm -f "$report" "$timings"' EXIT
 rc=0
-APPMANAGE_TEST_REPORT="$report" go test -count=1 -timeout 45m -tags realservers "$@" ./datasources/... ./apps/... || rc=$?
+APPMANAGE_TEST_REPORT="$report" APPMANAGE_TEST_TIMINGS="$timings" \
+  go test -count=1 -timeout 45m -tags realservers "$@" ./datasources/... ./apps/... || rc=$?
 if [[ -s "$report" ]]; then
   echo "test-real: answer fields the specs lack (reported, not failed):"
   cat "$report"
+fi
+if [[ -s "$timings" ]]; then
+  echo "test-real: timings"
+  sed 's/^/  /' "$timings"
 fi
 exit "$rc"

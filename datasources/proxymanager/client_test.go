@@ -46,15 +46,15 @@ func TestProxyHostLifecycle(t *testing.T) {
 	c := e.c
 	app, www := e.dom("app"), e.dom("www")
 	h, err := c.CreateProxyHost(ctx(t), proxymanager.ProxyHostRequest{
-		DomainNames: []string{www, app}, ForwardScheme: "http", ForwardHost: "myapp", ForwardPort: 8080,
+		DomainNames: []string{www, app}, ForwardScheme: "http", ForwardHost: resolvable, ForwardPort: 8080,
 		BlockExploits: true, AllowWebsocketUpgrade: true,
-		Locations: []proxymanager.Location{{Path: "/api", ForwardScheme: "http", ForwardHost: "myapi", ForwardPort: 9000}},
+		Locations: []proxymanager.Location{{Path: "/api", ForwardScheme: "http", ForwardHost: resolvable, ForwardPort: 9000}},
 	})
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	e.tgt.Cleanup(t, c, h.ID)
-	if h.ID < 1 || !h.Enabled || !h.BlockExploits || !h.AllowWebsocketUpgrade || h.ForwardHost != "myapp" || h.ForwardPort != 8080 {
+	if h.ID < 1 || !h.Enabled || !h.BlockExploits || !h.AllowWebsocketUpgrade || h.ForwardHost != resolvable || h.ForwardPort != 8080 {
 		t.Errorf("created host: %+v", h)
 	}
 	if !slices.Equal(h.DomainNames, []string{app, www}) {
@@ -63,7 +63,7 @@ func TestProxyHostLifecycle(t *testing.T) {
 	if h.Meta.NginxOnline != nil {
 		t.Errorf("create answer carries nginx_online (NPM builds it before nginx -t)")
 	}
-	if len(h.Locations) != 1 || h.Locations[0].ForwardHost != "myapi" {
+	if len(h.Locations) != 1 || h.Locations[0].ForwardHost != resolvable || h.Locations[0].ForwardPort != 9000 {
 		t.Errorf("locations: %+v", h.Locations)
 	}
 
@@ -90,7 +90,7 @@ func TestProxyHostLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
-	if up.ForwardPort != 8081 || !up.BlockExploits || up.ForwardHost != "myapp" || !slices.Equal(up.DomainNames, h.DomainNames) || !up.Enabled {
+	if up.ForwardPort != 8081 || !up.BlockExploits || up.ForwardHost != resolvable || !slices.Equal(up.DomainNames, h.DomainNames) || !up.Enabled {
 		t.Errorf("partial update touched other fields: %+v", up)
 	}
 	if _, err := c.UpdateProxyHost(ctx(t), h.ID, proxymanager.ProxyHostUpdate{}); err == nil {
@@ -142,7 +142,7 @@ func TestProxyHostLifecycle(t *testing.T) {
 func TestNginxRejectsConfig(t *testing.T) {
 	e := newEnv(t)
 	h, err := e.c.CreateProxyHost(ctx(t), proxymanager.ProxyHostRequest{
-		DomainNames: []string{e.dom("bad")}, ForwardScheme: "http", ForwardHost: "app", ForwardPort: 80,
+		DomainNames: []string{e.dom("bad")}, ForwardScheme: "http", ForwardHost: resolvable, ForwardPort: 80,
 		AdvancedConfig: "location /x {\n  proxy_pass http://app;\n",
 	})
 	if err != nil {
@@ -299,5 +299,34 @@ func TestConcurrentCallsLogInOnce(t *testing.T) {
 	}
 	if n := f.CallCount(fake.RouteLogin); n != 1 {
 		t.Errorf("%d logins, want 1", n)
+	}
+}
+
+// nginx refuses a host whose custom location forwards to a name that does
+// not resolve when it loads the config (issue 19: "host not found in
+// upstream \"myapi\"" from a real NPM, for a location); the fake does the
+// same through its resolver. The host is kept, with nginx_online false, and
+// CheckOnline says so. The host's own forward host is resolved per request,
+// so a stopped container there does not fail the config.
+func TestUnresolvableForwardHost(t *testing.T) {
+	running := map[string]bool{"web": true}
+	e := newEnv(t, withFake(func(o *fake.Options) { o.Resolve = func(h string) bool { return running[h] } }))
+	e.requireFake()
+	h, err := e.c.CreateProxyHost(ctx(t), proxymanager.ProxyHostRequest{DomainNames: []string{e.dom("b")}, ForwardScheme: "http", ForwardHost: "web", ForwardPort: 80,
+		Locations: []proxymanager.Location{{Path: "/api", ForwardScheme: "http", ForwardHost: "myapi", ForwardPort: 9000}}})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	_, err = e.c.CheckOnline(ctx(t), h.ID)
+	var ne *proxymanager.NginxError
+	if !errors.As(err, &ne) || !strings.Contains(ne.Err, `[emerg] host not found in upstream "myapi"`) {
+		t.Fatalf("CheckOnline = %v, want nginx's host not found for myapi", err)
+	}
+	h, err = e.c.CreateProxyHost(ctx(t), proxymanager.ProxyHostRequest{DomainNames: []string{e.dom("c")}, ForwardScheme: "http", ForwardHost: "stopped", ForwardPort: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.CheckOnline(ctx(t), h.ID); err != nil {
+		t.Fatalf("a host forwarding to a stopped container: %v; nginx resolves it per request", err)
 	}
 }

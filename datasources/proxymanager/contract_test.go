@@ -30,10 +30,10 @@ func TestContractEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := c.CreateProxyHost(ctx(t), proxymanager.ProxyHostRequest{
-		DomainNames: []string{e.dom("app"), e.dom("www")}, ForwardScheme: "https", ForwardHost: "app", ForwardPort: 443,
+		DomainNames: []string{e.dom("app"), e.dom("www")}, ForwardScheme: "https", ForwardHost: resolvable, ForwardPort: 443,
 		BlockExploits: true, CachingEnabled: true, AllowWebsocketUpgrade: true, AdvancedConfig: "client_max_body_size 0;",
 		Meta:      map[string]any{"appmanage": "x"},
-		Locations: []proxymanager.Location{{Path: "/api", ForwardScheme: "http", ForwardHost: "api", ForwardPort: 9000, ForwardPath: "/v1"}},
+		Locations: []proxymanager.Location{{Path: "/api", ForwardScheme: "http", ForwardHost: resolvable, ForwardPort: 9000, ForwardPath: "/v1"}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -387,3 +387,92 @@ func TestRedirectionAndDeadHostLists(t *testing.T) {
 		t.Error("dead hosts listed without a token")
 	}
 }
+
+// A custom location whose forward host names no running container fails
+// nginx -t as the real nginx does: the host is stored, meta.nginx_online goes
+// false with nginx's "host not found in upstream", and a write once the name
+// resolves brings it online. The host's own forward host is resolved per
+// request (NPM sets it through variables), so it never fails the test.
+func TestUnresolvableForwardHostRejectedLikeNginx(t *testing.T) {
+	var mu sync.Mutex
+	running := map[string]bool{"web": true}
+	r := newRaw(t, Options{Resolve: func(h string) bool { mu.Lock(); defer mu.Unlock(); return running[h] }})
+	type host struct {
+		ID        int
+		Locations []any
+		Meta      struct {
+			NginxOnline *bool   `json:"nginx_online"`
+			NginxErr    *string `json:"nginx_err"`
+		}
+	}
+	var created host
+	if st := r.do("POST", "/api/nginx/proxy-hosts", `{"domain_names":["a.example.com"],"forward_scheme":"http","forward_host":"web","forward_port":80,
+		"locations":[{"path":"/api","forward_scheme":"http","forward_host":"myapi","forward_port":81},{"path":"/ip","forward_scheme":"http","forward_host":"10.0.0.2","forward_port":81}]}`, &created); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	if created.Meta.NginxOnline != nil {
+		t.Errorf("create answer carries nginx_online: %+v", created.Meta)
+	}
+	var got host
+	r.do("GET", "/api/nginx/proxy-hosts/1", "", &got)
+	if got.Meta.NginxOnline == nil || *got.Meta.NginxOnline || got.Meta.NginxErr == nil ||
+		!strings.Contains(*got.Meta.NginxErr, `[emerg] host not found in upstream "myapi"`) {
+		t.Fatalf("unresolvable location: %+v", got.Meta)
+	}
+	if _, ok := r.s.Serving("a.example.com"); ok {
+		t.Error("a rejected host is served")
+	}
+	// The host's own forward host: resolved per request, loaded at once.
+	var plain host
+	r.do("POST", "/api/nginx/proxy-hosts", `{"domain_names":["b.example.com"],"forward_scheme":"http","forward_host":"stopped","forward_port":80}`, &plain)
+	r.do("GET", "/api/nginx/proxy-hosts/2", "", &got)
+	if got.Meta.NginxOnline == nil || !*got.Meta.NginxOnline || plain.Locations != nil {
+		t.Fatalf("host forwarding to a stopped container: %+v (locations %v); nginx resolves that name per request", got.Meta, plain.Locations)
+	}
+	// Once the container runs, a write tests the config again.
+	mu.Lock()
+	running["myapi"] = true
+	mu.Unlock()
+	r.do("PUT", "/api/nginx/proxy-hosts/1", `{"forward_port":81}`, &got)
+	if got.Meta.NginxOnline == nil || !*got.Meta.NginxOnline {
+		t.Fatalf("after the name resolves: %+v", got.Meta)
+	}
+	if _, ok := r.s.Serving("a.example.com"); !ok {
+		t.Error("online host not served")
+	}
+}
+
+// nginx keeps serving the previous config for ReloadDelay after NPM
+// answered; Serving shows it, so a check has to poll.
+func TestServingLagsByReloadDelay(t *testing.T) {
+	const delay = 150 * time.Millisecond
+	r := newRaw(t, Options{ReloadDelay: delay})
+	var h struct{ ID int }
+	r.do("POST", "/api/nginx/proxy-hosts", `{"domain_names":["a.example.com"],"forward_scheme":"http","forward_host":"web","forward_port":80}`, &h)
+	start := time.Now()
+	if _, ok := r.s.Serving("a.example.com"); ok && time.Since(start) < delay {
+		t.Fatal("new host served before nginx reloaded")
+	}
+	waitServing := func(want bool) time.Duration {
+		t.Helper()
+		t0 := time.Now()
+		for time.Since(t0) < 5*time.Second {
+			if _, ok := r.s.Serving("a.example.com"); ok == want {
+				return time.Since(t0)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("serving never became %v", want)
+		return 0
+	}
+	waitServing(true)
+	var ok bool
+	if st := r.do("DELETE", "/api/nginx/proxy-hosts/1", "", &ok); st != 200 {
+		t.Fatalf("delete: %d", st)
+	}
+	deleted := time.Now()
+	if _, served := r.s.Serving("a.example.com"); !served && time.Since(deleted) < delay {
+		t.Error("deleted host stopped serving before nginx reloaded")
+	}
+	waitServing(false)
+}

@@ -58,6 +58,21 @@ type Options struct {
 	// Middleware wraps the whole server, e.g. a contract validator.
 	Middleware func(http.Handler) http.Handler
 	Logger     *slog.Logger
+	// Resolve says whether nginx can resolve a name (a container name or
+	// network alias) when it loads a host's config; nil resolves every
+	// name. A host with a custom location whose forward host does not
+	// resolve fails nginx -t as the real one does (`[emerg] host not found
+	// in upstream "name"`, issue 19), so meta.nginx_online goes false
+	// (contracts §3.4.1). The host's own forward_host is resolved per
+	// request by the real nginx (NPM sets it through variables), so it
+	// never fails the test. Tests and the sandbox wire Resolve to the fake
+	// Portainer's running containers (sandbox.RunningContainers). IP
+	// literals and localhost always resolve.
+	Resolve func(host string) bool
+	// ReloadDelay is how long nginx keeps serving the previous config after
+	// NPM answered a change (real: 50–150 ms while it reloads); Serving
+	// shows what nginx serves. Zero applies changes at once.
+	ReloadDelay time.Duration
 }
 
 // ProxyHost is a stored proxy host, in NPM's field names.
@@ -129,6 +144,7 @@ type Server struct {
 	redirections []*otherHost
 	dead         []*otherHost
 	nginxFail    string
+	served       map[int][]servedConfig // by host id, oldest first
 
 	// rev counts changes of the state above; encodedHosts holds list
 	// entries encoded at one rev.
@@ -259,9 +275,9 @@ func (s *Server) AddCertificate(niceName string, domains ...string) int {
 
 func (s *Server) addCertLocked(provider, niceName string, domains []string) int {
 	now := s.clockLocked()
-	c := &Certificate{ID: len(s.certs) + 1, CreatedOn: stamp(now), ModifiedOn: stamp(now), OwnerUserID: 1,
+	c := &Certificate{ID: len(s.certs) + 1, CreatedOn: dbStamp(now), ModifiedOn: dbStamp(now), OwnerUserID: 1,
 		Provider: provider, NiceName: niceName, DomainNames: slices.Clone(domains),
-		ExpiresOn: stamp(now.Add(90 * 24 * time.Hour)), Meta: map[string]any{}}
+		ExpiresOn: dbStamp(now.Add(90 * 24 * time.Hour)), Meta: map[string]any{}}
 	s.certs = append(s.certs, c)
 	return c.ID
 }
@@ -271,7 +287,7 @@ func (s *Server) addCertLocked(provider, niceName string, domains []string) int 
 func (s *Server) AddRedirectionHost(domains ...string) int {
 	s.lockState()
 	defer s.mu.Unlock()
-	s.redirections = append(s.redirections, &otherHost{id: len(s.redirections) + 1, created: stamp(s.clockLocked()), domains: slices.Clone(domains)})
+	s.redirections = append(s.redirections, &otherHost{id: len(s.redirections) + 1, created: dbStamp(s.clockLocked()), domains: slices.Clone(domains)})
 	return len(s.redirections)
 }
 
@@ -279,7 +295,7 @@ func (s *Server) AddRedirectionHost(domains ...string) int {
 func (s *Server) AddDeadHost(domains ...string) int {
 	s.lockState()
 	defer s.mu.Unlock()
-	s.dead = append(s.dead, &otherHost{id: len(s.dead) + 1, created: stamp(s.clockLocked()), domains: slices.Clone(domains)})
+	s.dead = append(s.dead, &otherHost{id: len(s.dead) + 1, created: dbStamp(s.clockLocked()), domains: slices.Clone(domains)})
 	return len(s.dead)
 }
 
@@ -299,8 +315,16 @@ func (s *Server) clockLocked() time.Time {
 	return s.opts.Now()
 }
 
-// stamp formats a time as NPM does ("2025-10-30T01:12:05.000Z").
+// stamp formats a time as NPM does in a token's expiry
+// ("2025-10-30T01:12:05.000Z": the JWT library's ISO string).
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// dbStamp formats a row's timestamp (created_on, modified_on, expires_on)
+// as NPM answers it with its default SQLite database: the column's text as
+// datetime('now') stored it, "2025-10-30 01:12:05" (models/now_helper.js).
+// With MySQL it would be the ISO form of stamp; both are strings to the
+// schema and to the client.
+func dbStamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
 
 // writeRawJSON answers with an encoded body, as writeJSON would write it.
 func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
@@ -438,6 +462,9 @@ func (s *Server) authed(h http.HandlerFunc) http.Handler {
 func cloneHost(h ProxyHost) ProxyHost {
 	h.DomainNames = slices.Clone(h.DomainNames)
 	h.Meta = maps.Clone(h.Meta)
+	if h.Locations == nil {
+		return h // null stays null
+	}
 	locs := make([]map[string]any, len(h.Locations))
 	for i, l := range h.Locations {
 		locs[i] = maps.Clone(l)
@@ -502,9 +529,10 @@ func (s *Server) expandLocked(h ProxyHost, expand []string) json.RawMessage {
 }
 
 func (s *Server) ownerLocked() map[string]any {
-	return map[string]any{"id": 1, "created_on": "2026-01-01T00:00:00.000Z", "modified_on": "2026-01-01T00:00:00.000Z",
+	// The user row without is_deleted, which NPM omits ("owner.is_deleted").
+	return map[string]any{"id": 1, "created_on": "2026-01-01 00:00:00", "modified_on": "2026-01-01 00:00:00",
 		"is_disabled": false, "email": s.opts.Email, "name": "Administrator", "nickname": "Admin",
-		"avatar": "", "roles": []string{"admin"}}
+		"avatar": "//www.gravatar.com/avatar/" + gravatar(s.opts.Email) + "?default=mm", "roles": []string{"admin"}}
 }
 
 func (s *Server) certLocked(id int) *Certificate {
@@ -597,7 +625,7 @@ func apply(h *ProxyHost, body map[string]any) {
 		case "meta":
 			h.Meta = v.(map[string]any)
 		case "locations":
-			h.Locations = nil
+			h.Locations = []map[string]any{}
 			for _, l := range v.([]any) {
 				h.Locations = append(h.Locations, l.(map[string]any))
 			}
@@ -653,9 +681,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, d+" is already in use")
 		return
 	}
-	now := stamp(s.clockLocked())
+	now := dbStamp(s.clockLocked())
+	// locations stays null unless the body sets it: a nullable column
+	// without a default, answered as stored (as meta would be, but the
+	// model defaults meta to {}).
 	h := ProxyHost{ID: len(s.hosts) + 1, CreatedOn: now, ModifiedOn: now, OwnerUserID: 1,
-		Enabled: true, Meta: map[string]any{}, Locations: []map[string]any{}}
+		Enabled: true, Meta: map[string]any{}}
 	if c, _ := m["certificate_id"].(string); c == "new" {
 		// The sandbox grants the Let's Encrypt request at once.
 		slices.Sort(domains)
@@ -666,6 +697,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	// NPM builds the answer before it runs nginx -t: no nginx_online yet.
 	resp := s.expandLocked(cloneHost(h), allExpansions)
 	s.configureLocked(s.hosts[h.ID-1])
+	s.noteServingLocked(s.hosts[h.ID-1])
 	writeJSON(w, http.StatusCreated, resp)
 }
 
@@ -695,11 +727,12 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 		m["certificate_id"] = json.Number(strconv.Itoa(s.addCertLocked("letsencrypt", h.DomainNames[0], h.DomainNames)))
 	}
 	apply(&h.ProxyHost, m)
-	h.ModifiedOn = stamp(s.clockLocked())
+	h.ModifiedOn = dbStamp(s.clockLocked())
 	// A disabled host's config is not regenerated (NPM #4656), so its
 	// meta stays as it was.
 	if h.Enabled {
 		s.configureLocked(h)
+		s.noteServingLocked(h)
 	}
 	writeJSON(w, http.StatusOK, s.expandLocked(cloneHost(h.ProxyHost), allExpansions))
 }
@@ -713,6 +746,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.deleted = true
+	s.noteServingLocked(h)
 	writeJSON(w, http.StatusOK, true)
 }
 
@@ -741,10 +775,11 @@ func (s *Server) toggle(w http.ResponseWriter, r *http.Request, enable bool) {
 		return
 	}
 	h.Enabled = enable
-	h.ModifiedOn = stamp(s.clockLocked())
+	h.ModifiedOn = dbStamp(s.clockLocked())
 	if enable {
 		s.configureLocked(h)
 	}
+	s.noteServingLocked(h)
 	writeJSON(w, http.StatusOK, true)
 }
 

@@ -39,17 +39,23 @@ type Spec struct {
 
 	mu      sync.Mutex
 	checked map[string]int
+
+	// additions, when set, receives the answer fields the schema does not
+	// declare instead of failing the check (see ReportAdditions).
+	additions func(error)
 }
 
 type route struct {
-	key      string // "POST /nginx/proxy-hosts"
+	key      string      // "POST /nginx/proxy-hosts"
+	rawResp  map[int]any // dereferenced response schemas, for the unknown-field walk
 	method   string
 	re       *regexp.Regexp
 	literals int
 	request  *jsonschema.Schema
 	reqReq   bool // requestBody.required
 	resp     map[int]*jsonschema.Schema
-	respDoc  map[int]bool // documented statuses, with or without a schema
+	respOpen map[int]*jsonschema.Schema // resp without additionalProperties:false (real servers)
+	respDoc  map[int]bool               // documented statuses, with or without a schema
 }
 
 // Load reads dir (the folder holding swagger.json, paths/, components/,
@@ -305,7 +311,8 @@ func (c *compiler) compile(name string, schema any) (*jsonschema.Schema, error) 
 var paramRe = regexp.MustCompile(`\{([^}]+)\}`)
 
 func (c *compiler) route(method, tmpl string, op map[string]any) (*route, error) {
-	rt := &route{key: method + " " + tmpl, method: method, resp: map[int]*jsonschema.Schema{}, respDoc: map[int]bool{}}
+	rt := &route{key: method + " " + tmpl, method: method, resp: map[int]*jsonschema.Schema{}, respDoc: map[int]bool{},
+		rawResp: map[int]any{}, respOpen: map[int]*jsonschema.Schema{}}
 	var b strings.Builder
 	b.WriteString("^")
 	last := 0
@@ -339,11 +346,18 @@ func (c *compiler) route(method, tmpl string, op map[string]any) (*route, error)
 		rt.respDoc[status] = true
 		rm, _ := r.(map[string]any)
 		if sch := jsonSchemaOf(rm); sch != nil {
+			sch = observedQuirks(sch)
+			rt.rawResp[status] = sch
 			compiled, err := c.compile(fmt.Sprintf("%s %d", rt.key, status), sch)
 			if err != nil {
 				return nil, err
 			}
 			rt.resp[status] = compiled
+			open, err := c.compile(fmt.Sprintf("%s %d open", rt.key, status), openObjects(sch))
+			if err != nil {
+				return nil, err
+			}
+			rt.respOpen[status] = open
 		}
 	}
 	return rt, nil
@@ -416,10 +430,23 @@ func (s *Spec) Check(method, path string, reqBody []byte, status int, respBody [
 			errs = append(errs, fmt.Errorf("request: %w", err))
 		}
 	}
-	switch sch := rt.resp[status]; {
+	sch := rt.resp[status]
+	if s.additions != nil {
+		// Undeclared fields are reported below, not failed here.
+		sch = rt.respOpen[status]
+	}
+	switch {
 	case sch != nil:
 		if err := validate(sch, respBody); err != nil {
 			errs = append(errs, fmt.Errorf("response %d: %w", status, err))
+		}
+		if extra := unknownFields(rt.rawResp[status], respBody); len(extra) > 0 {
+			err := fmt.Errorf("response %d: %s", status, strings.Join(extra, "; "))
+			if s.additions != nil {
+				s.additions(fmt.Errorf("npm contract: %s: additions: %w", rt.key, err))
+			} else {
+				errs = append(errs, err)
+			}
 		}
 	case status >= 400:
 		if err := validate(s.errSchema, respBody); err != nil {
@@ -449,5 +476,11 @@ func validate(sch *jsonschema.Schema, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("not JSON: %w", err)
 	}
-	return sch.Validate(v)
+	if err := sch.Validate(v); err != nil {
+		if ve, ok := errors.AsType[*jsonschema.ValidationError](err); ok {
+			return violations(ve)
+		}
+		return err
+	}
+	return nil
 }

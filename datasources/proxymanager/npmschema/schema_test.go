@@ -181,3 +181,111 @@ func TestMiddlewareReportsDrift(t *testing.T) {
 		}
 	}
 }
+
+// A failure names the JSON path of the value and the keyword that failed,
+// one line per failing field.
+func TestViolationNamesPathAndKeyword(t *testing.T) {
+	s := npmschema.ForTest(t)
+	m := validHost()
+	m["forward_port"] = "8080"
+	delete(m, "enabled")
+	err := s.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, mustJSON(t, m))
+	if err == nil {
+		t.Fatal("drifted host accepted")
+	}
+	for _, want := range []string{"/forward_port: type:", "want integer", "/: required:", "'enabled'"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "mem:///") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error carries the schema URL or spans lines: %q", err)
+	}
+}
+
+// NPM 2.15.1 answers "locations": null for a host created without
+// locations (a nullable column without a default): every proxy-host
+// answer accepts it, a request still may not send it.
+func TestLocationsNullAsNPMAnswers(t *testing.T) {
+	s := npmschema.ForTest(t)
+	m := validHost()
+	m["locations"] = nil
+	b := mustJSON(t, m)
+	req := []byte(`{"domain_names":["test.example.com"],"forward_scheme":"http","forward_host":"127.0.0.1","forward_port":8080}`)
+	for _, c := range []struct {
+		method, path string
+		req          []byte
+		status       int
+		body         []byte
+	}{
+		{"POST", "/api/nginx/proxy-hosts", req, 201, b},
+		{"GET", "/api/nginx/proxy-hosts/3", nil, 200, b},
+		{"PUT", "/api/nginx/proxy-hosts/3", []byte(`{"forward_port":81}`), 200, b},
+		{"GET", "/api/nginx/proxy-hosts", nil, 200, []byte("[" + string(b) + "]")},
+	} {
+		if err := s.Check(c.method, c.path, c.req, c.status, c.body); err != nil {
+			t.Errorf("%s %s with locations null: %v", c.method, c.path, err)
+		}
+	}
+	m["locations"] = "none"
+	if err := s.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, mustJSON(t, m)); err == nil {
+		t.Error("locations as a string accepted")
+	}
+	bad := []byte(`{"domain_names":["a.example.com"],"forward_scheme":"http","forward_host":"app","forward_port":80,"locations":null}`)
+	if err := s.Check("POST", "/api/nginx/proxy-hosts", bad, 400, []byte(`{"error":{"code":400,"message":"x"}}`)); err == nil {
+		t.Error("request with locations null accepted")
+	}
+}
+
+// Against the fakes an answer field the schema does not declare fails;
+// against a real server (ReportAdditions) it is reported and the check
+// passes, while a missing or retyped field fails in both.
+func TestAdditionsStrictOrReported(t *testing.T) {
+	added := validHost()
+	added["anubis_rules"] = []any{}
+	added["owner"] = map[string]any{"id": 1, "created_on": "x", "modified_on": "x", "is_disabled": false,
+		"email": "a@b.c", "name": "n", "nickname": "n", "avatar": "", "roles": []any{}}
+	added["meta"] = map[string]any{"nginx_online": true, "anything": 1} // meta is free-form
+	body := mustJSON(t, added)
+
+	strict := npmschema.ForTest(t)
+	err := strict.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, body)
+	if err == nil || !strings.Contains(err.Error(), "/anubis_rules: field not in the schema") {
+		t.Fatalf("strict: %v", err)
+	}
+	if strings.Contains(err.Error(), "meta") {
+		t.Errorf("free-form meta walked into: %v", err)
+	}
+
+	var reported []error
+	lenient := npmschema.ForTest(t).ReportAdditions(func(err error) { reported = append(reported, err) })
+	if err := lenient.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, body); err != nil {
+		t.Fatalf("real-server mode failed on an addition: %v", err)
+	}
+	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "/anubis_rules") {
+		t.Fatalf("addition not reported: %v", reported)
+	}
+	// A field added inside an object the schema closes (additionalProperties
+	// false: user-object) is an addition too, reported, not failed.
+	reported = nil
+	closed := validHost()
+	closed["owner"] = map[string]any{"id": 1, "created_on": "x", "modified_on": "x", "is_disabled": false,
+		"email": "a@b.c", "name": "n", "nickname": "n", "avatar": "", "roles": []any{}, "is_deleted": false}
+	if err := lenient.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, mustJSON(t, closed)); err != nil {
+		t.Fatalf("real-server mode failed on an addition in a closed object: %v", err)
+	}
+	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "/owner/is_deleted") {
+		t.Fatalf("addition in a closed object not reported: %v", reported)
+	}
+	if err := strict.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, mustJSON(t, closed)); err == nil ||
+		!strings.Contains(err.Error(), "/owner") {
+		t.Fatalf("strict: addition in a closed object: %v", err)
+	}
+	retyped := validHost()
+	retyped["enabled"] = 1
+	delete(retyped, "hsts_enabled")
+	err = lenient.Check("GET", "/api/nginx/proxy-hosts/3", nil, 200, mustJSON(t, retyped))
+	if err == nil || !strings.Contains(err.Error(), "/enabled: type:") || !strings.Contains(err.Error(), "hsts_enabled") {
+		t.Fatalf("real-server mode: retyped or missing field: %v", err)
+	}
+}
