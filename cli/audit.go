@@ -305,4 +305,3 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, usageErrorf("--since %q: want an RFC 3339 time or a duration such as 24h", s)
 }
-

@@ -63,7 +63,6 @@ func newBarView(w io.Writer, title string) *barView {
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionEnableColorCodes(false),
 		progressbar.OptionSetRenderBlankState(true),
-		progressbar.OptionThrottle(50*time.Millisecond),
 		progressbar.OptionSetTheme(progressbar.ThemeASCII),
 	)
 	return &barView{w: w, bar: bar}

@@ -192,6 +192,26 @@ offer, 3 the server could not be reached.`,
 		appCmd(e), catalogCmd(e), opCmd(e), settingsCmd(e), auditCmd(e),
 		versionCmd(opts),
 	)
+	// A group of commands run bare, or with a command it does not have,
+	// is bad usage.
+	var groups func(c *cobra.Command)
+	groups = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.HasSubCommands() && sub.Run == nil && sub.RunE == nil {
+				sub.Args = cobra.ArbitraryArgs
+				sub.RunE = func(c *cobra.Command, args []string) error {
+					if len(args) > 0 {
+						return usageErrorf("unknown command %q for %q\nRun '%s --help' for usage.", args[0], c.CommandPath(), c.CommandPath())
+					}
+					c.SetOut(e.stderr)
+					_ = c.Help()
+					return &silentExit{code: exitUsage}
+				}
+			}
+			groups(sub)
+		}
+	}
+	groups(root)
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)

@@ -19,14 +19,14 @@ func settingsCmd(e *env) *cobra.Command {
 host, ...), which override its flags. Secret values are write-only: they are listed as
 "(secret)", never shown.`,
 		Example: `  appmanage settings get
-  appmanage settings set public.host=apps.example.com
-  appmanage settings set gitea.token=- < token.txt`,
+  appmanage settings set publicHost=apps.example.com
+  appmanage settings set KEY=- < value.txt`,
 	}
 	get := &cobra.Command{
 		Use:     "get [KEY...]",
 		Short:   "List the settings, or the named ones",
 		Long:    "get lists every run-time setting, or only the named keys, with its value (secret ones as \"(secret)\"), when it was changed and what it does.",
-		Example: "  appmanage settings get\n  appmanage settings get public.host --output json",
+		Example: "  appmanage settings get\n  appmanage settings get publicHost --output json",
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := e.checkOutput(); err != nil {
 				return err
@@ -74,7 +74,7 @@ host, ...), which override its flags. Secret values are write-only: they are lis
 		Long: `set changes run-time settings in one request. The server tests a changed upstream connection
 before it saves anything, and a refused change saves nothing. A value of "-" is read from
 standard input (one line), so a secret stays out of the shell history.`,
-		Example: "  appmanage settings set public.host=apps.example.com\n  appmanage settings set gitea.token=- < token.txt",
+		Example: "  appmanage settings set publicHost=apps.example.com\n  appmanage settings set KEY=- < value.txt",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			kvs, err := parseKV(args, "setting")
