@@ -13,6 +13,8 @@ import (
 
 	"github.com/Khan/genqlient/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/appmanage/appmanage/cli/gql"
 )
 
 func TestNormalizeServer(t *testing.T) {
@@ -137,5 +139,30 @@ func TestBarViewDrawsTheStepAndReaches100(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("bar output lacks %q:\n%q", want, out)
 		}
+	}
+}
+
+func TestReportOutcomePrintsTheFailingStep(t *testing.T) {
+	var out, errb bytes.Buffer
+	e := &env{stdout: &out, stderr: &errb}
+	msg := "portainer: stack deploy refused: image not found"
+	opErr := "step stack failed; rolled back"
+	op := &gql.OperationFields{Id: "op1", Kind: "install", AppId: "blog", Status: gql.OperationStatusRolledBack, Error: &opErr,
+		Steps: []gql.OperationFieldsStepsOperationStep{
+			{Name: "repository", Status: gql.StepStatusUndone},
+			{Name: "stack", Status: gql.StepStatusFailed, Error: &msg},
+		}}
+	err := e.reportOutcome(op)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitFailed || !strings.Contains(err.Error(), "ROLLED_BACK") || !strings.Contains(err.Error(), opErr) {
+		t.Fatalf("reportOutcome = %v", err)
+	}
+	if !strings.Contains(errb.String(), "step stack FAILED: "+msg) || strings.Contains(errb.String(), "repository") {
+		t.Fatalf("stderr = %q", errb.String())
+	}
+	out.Reset()
+	op.Status = gql.OperationStatusSucceeded
+	if err := e.reportOutcome(op); err != nil || !strings.Contains(out.String(), "operation op1 SUCCEEDED: install blog") {
+		t.Fatalf("succeeded: %v %q", err, out.String())
 	}
 }
