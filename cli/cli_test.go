@@ -2,12 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,5 +166,21 @@ func TestReportOutcomePrintsTheFailingStep(t *testing.T) {
 	op.Status = gql.OperationStatusSucceeded
 	if err := e.reportOutcome(op); err != nil || !strings.Contains(out.String(), "operation op1 SUCCEEDED: install blog") {
 		t.Fatalf("succeeded: %v %q", err, out.String())
+	}
+}
+
+// SIGINT while following reaches the follower instead of ending the
+// process.
+func TestOSInterruptsTurnsSIGINTIntoAMessage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := osInterrupts(ctx)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no interrupt message within 5s of SIGINT")
 	}
 }
