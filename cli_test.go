@@ -156,6 +156,24 @@ func TestCLIBinaryAgainstSandboxServer(t *testing.T) {
 		t.Fatalf("install of an unknown app: %s", r)
 	}
 
+	// --dry-run answers installPlan: the default port 9001 is cliblog's, so the next one.
+	r = runCLI(t, env, "", "app", "install", "wordpress", "--id", "clidry", "--dry-run", "--output", "json")
+	var plan struct {
+		AppID string `json:"appId"`
+		Ports []struct {
+			HostPort int
+			Source   string
+			Default  *int
+		}
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &plan) != nil || plan.AppID != "clidry" || len(plan.Ports) == 0 ||
+		plan.Ports[0].Source != "NEXT_FREE" || plan.Ports[0].Default == nil || *plan.Ports[0].Default != 9001 || plan.Ports[0].HostPort <= 9001 {
+		t.Fatalf("install --dry-run: %s", r)
+	}
+	if r = runCLI(t, env, "", "app", "get", "clidry"); r.code != 1 || !strings.Contains(r.stderr, "no app clidry") {
+		t.Fatalf("a dry run installed something: %s", r)
+	}
+
 	// --detach prints the operation id at once; op watch follows it to its end.
 	r = runCLI(t, env, "", "app", "stop", "cliblog", "--detach")
 	opID := strings.TrimSpace(r.stdout)

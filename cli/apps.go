@@ -229,8 +229,11 @@ func appInstallCmd(e *env) *cobra.Command {
 repository with its material, a Portainer stack, and an NPM proxy for its domains. The
 server checks the input and the endpoint first (preflight: ports free, domains unused, the
 version known); a refused install exits 1 with the reason and changes nothing. The install
-then runs as an operation this command follows to its end; one that fails is rolled back.`,
+then runs as an operation this command follows to its end; one that fails is rolled back.
+--dry-run prints what the install would do (the installPlan query: host ports and how each
+was chosen, settings, W9_URL, web port; --output json) and installs nothing.`,
 		Example: `  appmanage app install wordpress --id blog --domain blog.example.com
+  appmanage app install wordpress --id blog --dry-run
   appmanage app install nextcloud --id cloud --domain cloud.example.com --set W9_HTTP_PORT_SET=9080
   appmanage app install whoami --id probe --detach`,
 		Args: cobra.ExactArgs(1),
@@ -261,6 +264,9 @@ then runs as an operation this command follows to its end; one that fails is rol
 	c.Flags().IntVar(&endpoint, "endpoint", 0, "Portainer endpoint (the server's default when omitted)")
 	c.Flags().IntVar(&webPort, "web-port", 0, "container port the domains forward to, for an app that names none and offers several")
 	c.Flags().StringVar(&idem, "idempotency-key", "", "the same key returns the same operation instead of starting a second one")
+	var dryRun bool
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print what the install would do (host ports, settings, W9_URL, web port) without installing")
+	addOutput(c, e)
 	_ = c.MarkFlagRequired("id")
 	return e.opCommand(c, "installApp", func(c *cobra.Command, args []string) opStarter {
 		return func(ctx context.Context, cn *conn) (*gql.OperationFields, error) {
@@ -287,6 +293,12 @@ then runs as an operation this command follows to its end; one that fails is rol
 				return nil, err
 			}
 			input.Settings = settings
+			if dryRun {
+				if err := e.checkOutput(); err != nil {
+					return nil, err
+				}
+				return nil, e.printPlan(ctx, cn, input)
+			}
 			r, err := gql.InstallApp(ctx, cn.gql, input)
 			if err != nil {
 				return nil, err
@@ -294,6 +306,44 @@ then runs as an operation this command follows to its end; one that fails is rol
 			return &r.InstallApp.OperationFields, nil
 		}
 	})
+}
+
+// printPlan prints installPlan's answer: what the install would do.
+func (e *env) printPlan(ctx context.Context, cn *conn, input gql.InstallAppInput) error {
+	resp, err := gql.InstallPlan(ctx, cn.gql, input)
+	if err != nil {
+		return classify(err, "installPlan")
+	}
+	p := resp.InstallPlan
+	if e.output == "json" {
+		return printJSON(e.stdout, p)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "would install %s %s as %s on endpoint %d\nurl:      %s\ndomains:  %s\nweb port: %s %s (%s)\n",
+		p.AppName, p.Version, p.AppId, p.EndpointId, p.Url, cell(p.Domains), cell(p.WebPort), cell(p.WebScheme), cell(p.WebPortSource))
+	if len(p.Ports) > 0 {
+		fmt.Fprintln(w, "\nPORTS")
+		t := newTable(w, "HOST", "CONTAINER", "PROTOCOL", "SERVICE", "SETTING", "SOURCE", "PASSED OVER")
+		for _, pt := range p.Ports {
+			over := "-"
+			if pt.Default != nil {
+				over = fmt.Sprintf("%d (%s)", *pt.Default, cell(pt.DefaultHolder))
+			}
+			t.row(pt.HostPort, pt.ContainerPort, pt.Protocol, pt.Service, pt.Setting, pt.Source, over)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if len(p.Settings) > 0 {
+		fmt.Fprintln(w, "\nSETTINGS")
+		t := newTable(w, "NAME", "VALUE")
+		for _, s := range p.Settings {
+			t.row(s.Name, s.Value)
+		}
+		return t.flush()
+	}
+	return nil
 }
 
 // simpleOps are the commands that take only an app id.

@@ -30,6 +30,9 @@ func (e *env) opCommand(c *cobra.Command, field string, start func(c *cobra.Comm
 		if err != nil {
 			return classify(err, field)
 		}
+		if op == nil { // nothing started (a dry run)
+			return nil
+		}
 		if detach {
 			fmt.Fprintln(e.stdout, op.Id)
 			return nil

@@ -1869,6 +1869,138 @@ type InstallAppResponse struct {
 // GetInstallApp returns InstallAppResponse.InstallApp, and is useful for accessing the field via an interface.
 func (v *InstallAppResponse) GetInstallApp() InstallAppInstallAppOperation { return v.InstallApp }
 
+// InstallPlanInstallPlan includes the requested fields of the GraphQL type InstallPlan.
+// The GraphQL type's documentation follows.
+//
+// What installApp would do with an input, decided by the same validation and preflight, writing
+// nothing: the endpoint, W9_URL, the settings (the user's, plus the port settings preflight chose),
+// every host port the compose file publishes and the web port the domains are forwarded to. An
+// input installApp would refuse gives the same error. A plan reserves nothing: a port it proposes
+// may be taken before the install is submitted, which then chooses again (or, for a port the user
+// gave, refuses).
+type InstallPlanInstallPlan struct {
+	AppName    string `json:"appName"`
+	AppId      string `json:"appId"`
+	Version    string `json:"version"`
+	EndpointId int    `json:"endpointId"`
+	// W9_URL: the default domain, or host:port without domains.
+	Url      string                                   `json:"url"`
+	Domains  []string                                 `json:"domains"`
+	Settings []InstallPlanInstallPlanSettingsEnvVar   `json:"settings"`
+	Ports    []InstallPlanInstallPlanPortsPlannedPort `json:"ports"`
+	// The container port NPM forwards the domains to; null when it is not known (an app without domains whose web port is undetermined, or an app without a web interface).
+	WebPort *int `json:"webPort"`
+	// http or https.
+	WebScheme *string `json:"webScheme"`
+	// Where webPort comes from: a label, .env W9_HTTP_PORT / W9_HTTPS_PORT, webPort, or the only TCP port of the main service.
+	WebPortSource *string `json:"webPortSource"`
+}
+
+// GetAppName returns InstallPlanInstallPlan.AppName, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetAppName() string { return v.AppName }
+
+// GetAppId returns InstallPlanInstallPlan.AppId, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetAppId() string { return v.AppId }
+
+// GetVersion returns InstallPlanInstallPlan.Version, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetVersion() string { return v.Version }
+
+// GetEndpointId returns InstallPlanInstallPlan.EndpointId, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetEndpointId() int { return v.EndpointId }
+
+// GetUrl returns InstallPlanInstallPlan.Url, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetUrl() string { return v.Url }
+
+// GetDomains returns InstallPlanInstallPlan.Domains, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetDomains() []string { return v.Domains }
+
+// GetSettings returns InstallPlanInstallPlan.Settings, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetSettings() []InstallPlanInstallPlanSettingsEnvVar {
+	return v.Settings
+}
+
+// GetPorts returns InstallPlanInstallPlan.Ports, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetPorts() []InstallPlanInstallPlanPortsPlannedPort { return v.Ports }
+
+// GetWebPort returns InstallPlanInstallPlan.WebPort, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetWebPort() *int { return v.WebPort }
+
+// GetWebScheme returns InstallPlanInstallPlan.WebScheme, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetWebScheme() *string { return v.WebScheme }
+
+// GetWebPortSource returns InstallPlanInstallPlan.WebPortSource, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlan) GetWebPortSource() *string { return v.WebPortSource }
+
+// InstallPlanInstallPlanPortsPlannedPort includes the requested fields of the GraphQL type PlannedPort.
+// The GraphQL type's documentation follows.
+//
+// One host port an install publishes, read from its compose file with its .env applied.
+type InstallPlanInstallPlanPortsPlannedPort struct {
+	HostPort int `json:"hostPort"`
+	// The host address it binds; null for every address.
+	HostIp        *string `json:"hostIp"`
+	ContainerPort int     `json:"containerPort"`
+	// tcp, udp or sctp.
+	Protocol string `json:"protocol"`
+	// The compose service that publishes it.
+	Service string `json:"service"`
+	// The port setting (a key ending in _SET) whose value it is; null for a port written in the compose file.
+	Setting *string    `json:"setting"`
+	Source  PortSource `json:"source"`
+	// For NEXT_FREE: the template default that was passed over, and what held it.
+	Default       *int    `json:"default"`
+	DefaultHolder *string `json:"defaultHolder"`
+}
+
+// GetHostPort returns InstallPlanInstallPlanPortsPlannedPort.HostPort, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetHostPort() int { return v.HostPort }
+
+// GetHostIp returns InstallPlanInstallPlanPortsPlannedPort.HostIp, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetHostIp() *string { return v.HostIp }
+
+// GetContainerPort returns InstallPlanInstallPlanPortsPlannedPort.ContainerPort, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetContainerPort() int { return v.ContainerPort }
+
+// GetProtocol returns InstallPlanInstallPlanPortsPlannedPort.Protocol, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetProtocol() string { return v.Protocol }
+
+// GetService returns InstallPlanInstallPlanPortsPlannedPort.Service, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetService() string { return v.Service }
+
+// GetSetting returns InstallPlanInstallPlanPortsPlannedPort.Setting, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetSetting() *string { return v.Setting }
+
+// GetSource returns InstallPlanInstallPlanPortsPlannedPort.Source, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetSource() PortSource { return v.Source }
+
+// GetDefault returns InstallPlanInstallPlanPortsPlannedPort.Default, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetDefault() *int { return v.Default }
+
+// GetDefaultHolder returns InstallPlanInstallPlanPortsPlannedPort.DefaultHolder, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanPortsPlannedPort) GetDefaultHolder() *string { return v.DefaultHolder }
+
+// InstallPlanInstallPlanSettingsEnvVar includes the requested fields of the GraphQL type EnvVar.
+type InstallPlanInstallPlanSettingsEnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// GetName returns InstallPlanInstallPlanSettingsEnvVar.Name, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanSettingsEnvVar) GetName() string { return v.Name }
+
+// GetValue returns InstallPlanInstallPlanSettingsEnvVar.Value, and is useful for accessing the field via an interface.
+func (v *InstallPlanInstallPlanSettingsEnvVar) GetValue() string { return v.Value }
+
+// InstallPlanResponse is returned by InstallPlan on success.
+type InstallPlanResponse struct {
+	// The install installApp would start with this input (its host ports, settings, W9_URL, web
+	// port), found by the same checks, without writing anything or reserving the ports.
+	InstallPlan InstallPlanInstallPlan `json:"installPlan"`
+}
+
+// GetInstallPlan returns InstallPlanResponse.InstallPlan, and is useful for accessing the field via an interface.
+func (v *InstallPlanResponse) GetInstallPlan() InstallPlanInstallPlan { return v.InstallPlan }
+
 // ListAppsAppsAppConnection includes the requested fields of the GraphQL type AppConnection.
 type ListAppsAppsAppConnection struct {
 	TotalCount int                                 `json:"totalCount"`
@@ -4272,6 +4404,14 @@ type __InstallAppInput struct {
 // GetInput returns __InstallAppInput.Input, and is useful for accessing the field via an interface.
 func (v *__InstallAppInput) GetInput() InstallAppInput { return v.Input }
 
+// __InstallPlanInput is used internally by genqlient
+type __InstallPlanInput struct {
+	Input InstallAppInput `json:"input"`
+}
+
+// GetInput returns __InstallPlanInput.Input, and is useful for accessing the field via an interface.
+func (v *__InstallPlanInput) GetInput() InstallAppInput { return v.Input }
+
 // __ListAppsInput is used internally by genqlient
 type __ListAppsInput struct {
 	First  *int       `json:"first"`
@@ -5075,6 +5215,63 @@ func InstallApp(
 	}
 
 	data_ = &InstallAppResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by InstallPlan.
+const InstallPlan_Operation = `
+query InstallPlan ($input: InstallAppInput!) {
+	installPlan(input: $input) {
+		appName
+		appId
+		version
+		endpointId
+		url
+		domains
+		settings {
+			name
+			value
+		}
+		ports {
+			hostPort
+			hostIp
+			containerPort
+			protocol
+			service
+			setting
+			source
+			default
+			defaultHolder
+		}
+		webPort
+		webScheme
+		webPortSource
+	}
+}
+`
+
+func InstallPlan(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input InstallAppInput,
+) (data_ *InstallPlanResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "InstallPlan",
+		Query:  InstallPlan_Operation,
+		Variables: &__InstallPlanInput{
+			Input: input,
+		},
+	}
+
+	data_ = &InstallPlanResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
