@@ -16,8 +16,9 @@ web-assets: ## Fetch the pinned GraphiQL and React files from the npm registry (
 js-clients: ## Install the pinned npm GraphQL clients the JS client tests run (skipped when installed and the lockfile unchanged)
 	@bash httpapi/jsclients/install.sh
 
-generate: ## Regenerate the gqlgen code from graph/schema/*.graphqls
+generate: ## Regenerate the gqlgen code and the CLI's genqlient client from graph/schema/*.graphqls
 	$(GO) tool gqlgen generate
+	$(GO) tool genqlient cli/gql/genqlient.yaml
 
 build: web-assets ## Build bin/appmanage
 	$(GO) build -o $(BIN) .
@@ -39,7 +40,7 @@ bench: web-assets ## Run the benchmarks (performance goals are checked here, not
 	# -p 1: one package at a time, so no benchmark shares the CPU with another's.
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
-check-generated: ## Fail when the committed gqlgen code does not match the schema
+check-generated: ## Fail when the committed gqlgen or genqlient code does not match the schema
 	@bash scripts/check-generated.sh
 
 clean: ## Remove build output

@@ -16,48 +16,36 @@ import (
 	"time"
 
 	"github.com/appmanage/appmanage/auth"
+	"github.com/appmanage/appmanage/cli"
 	"github.com/appmanage/appmanage/config"
 	"github.com/appmanage/appmanage/store"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGTERM ends every command; SIGINT ends serve (see cmdServe) and
+	// is Ctrl-C for the client commands, which ask before they stop
+	// following an operation.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, nil))
 }
 
-const usageText = `appmanage installs and runs self-hosted apps through Gitea, Portainer and
-Nginx Proxy Manager, behind a GraphQL API.
-
-Usage:
-  appmanage serve [flags]                 start the API server (see: appmanage serve --help)
-  appmanage apikey create --name N --scope read|write|admin [--data-dir DIR]
-  appmanage apikey list [--data-dir DIR]
-  appmanage apikey revoke [--data-dir DIR] ID|PREFIX
-  appmanage version
-`
-
 // run is main without the process: tests call it directly. ready, when
-// non-nil, receives the address serve listens on.
+// non-nil, receives the address serve listens on. The command line is
+// package cli's; serve and apikey are handed to it with their own flags.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready func(net.Addr)) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usageText)
-		return 2
-	}
-	switch args[0] {
-	case "serve":
-		return cmdServe(ctx, args[1:], stdout, stderr, getenv, ready)
-	case "apikey":
-		return cmdAPIKey(ctx, args[1:], stdout, stderr, getenv)
-	case "version":
-		fmt.Fprintln(stdout, "appmanage", version)
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usageText)
-		return 0
-	}
-	fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usageText)
-	return 2
+	return cli.Execute(ctx, args, cli.Options{
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Getenv:  getenv,
+		Version: version,
+		Serve: func(ctx context.Context, args []string) int {
+			return cmdServe(ctx, args, stdout, stderr, getenv, ready)
+		},
+		APIKey: func(ctx context.Context, args []string) int {
+			return cmdAPIKey(ctx, args, stdout, stderr, getenv)
+		},
+	})
 }
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
@@ -69,6 +57,8 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready func(net.Addr)) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	cfg, err := config.Parse(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -92,10 +82,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 }
 
 func cmdAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usageText)
-		return 2
-	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("appmanage apikey "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
