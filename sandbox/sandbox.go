@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/appmanage/appmanage/config"
 	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
@@ -22,6 +24,9 @@ type Env struct {
 	Gitea     *giteafake.Server
 	Portainer *portainerfake.Server
 	NPM       *npmfake.Server
+	// Registry stands in for every image registry when Portainer is faked
+	// (see Registry).
+	Registry *Registry
 
 	GiteaUser, GiteaToken string
 	PortainerAPIKey       string
@@ -42,8 +47,11 @@ func Start(which []string, log *slog.Logger) (*Env, error) {
 	}
 	if slices.Contains(which, config.Portainer) {
 		e.PortainerAPIKey = "ptr_sandbox_" + randomHex(16)
-		e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{e.PortainerAPIKey}})
+		e.Registry = newRegistry()
+		e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{e.PortainerAPIKey},
+			Pullable: portainerfake.RegistryPullable(remote.WithTransport(e.Registry.Transport()))})
 		log.Info("sandbox: fake Portainer started", "url", e.Portainer.URL())
+		log.Info("sandbox: in-process image registry started: it stands in for every registry and holds the library's images", "url", e.Registry.URL())
 	}
 	if slices.Contains(which, config.NPM) {
 		e.NPM = npmfake.New(npmfake.Options{Logger: log})
@@ -73,6 +81,9 @@ func (e *Env) Close() {
 	}
 	if e.Portainer != nil {
 		e.Portainer.Close()
+	}
+	if e.Registry != nil {
+		e.Registry.Close()
 	}
 	if e.NPM != nil {
 		e.NPM.Close()
