@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/faults"
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
 	"github.com/appmanage/appmanage/ops"
 )
@@ -404,5 +405,29 @@ volumes:
 	}
 	if _, err := rewriteImages([]byte("services: [\n"), map[string]string{"a": "b"}); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatal("an unparsable file was rewritten")
+	}
+}
+
+// Portainer's image inspect failing is not "absent": the image is then
+// judged by the registries alone, and a refusal says the inspect failed.
+func TestInstallImagesWhenInspectFails(t *testing.T) {
+	hub := newTestRegistry(t, "library/hello:1")
+	e := imageEnv(t, hub, "")
+	e.Portainer.Faults.Fail("GET /api/endpoints/{id}/docker/images/{rest...}", faults.Fault{Status: 500, Body: `{"message":"boom"}`, Times: 100})
+	_, err := e.Svc.Install(context.Background(), InstallRequest{AppName: "pair", AppID: "pair1"})
+	if apperr.CodeOf(err) != apperr.PreconditionFailed || !strings.Contains(err.Error(), "endpoint 1: image inspect failed") ||
+		!strings.Contains(err.Error(), "image missing:2") {
+		t.Fatalf("install = %v", err)
+	}
+	hub.push(t, "library/missing:2")
+	// The negative answer for missing:2 is cached for a minute: a fresh
+	// checker sees the push.
+	reg, err := NewRegistries(RegistriesConfig{Transport: hubTransport{hub: hub.host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Svc.cfg.Registries = reg
+	if op := e.install(InstallRequest{AppName: "pair", AppID: "pair1"}); op.Status != ops.StatusSucceeded {
+		t.Fatalf("install with inspect failing but registries answering: %s %s", op.Status, op.Error)
 	}
 }
