@@ -26,6 +26,8 @@ import (
 
 // Defaults of the registry checks.
 const (
+	// inspectTimeout bounds asking the endpoint whether it has an image.
+	inspectTimeout          = 10 * time.Second
 	DefaultRegistryTimeout  = 5 * time.Second
 	DefaultRegistryCacheTTL = time.Minute
 )
@@ -396,7 +398,7 @@ func (s *Service) checkImages(ctx context.Context, endpoint int, images []ImageS
 		g.Go(func() error {
 			im := &out[i]
 			if endpoint != 0 {
-				ictx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+				ictx, cancel := context.WithTimeout(ctx, min(s.cfg.StepTimeout, inspectTimeout))
 				_, err := s.stacks.InspectImage(ictx, endpoint, im.Ref)
 				cancel()
 				switch {

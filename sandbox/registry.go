@@ -28,15 +28,20 @@ type Registry struct {
 	host string
 
 	mu      sync.Mutex
-	allowed map[string]bool // repository:tag
-	pushed  map[string]bool
+	allowed map[string]bool          // repository:tag
+	pushed  map[string]chan struct{} // closed once the image is there (or its push failed)
 }
 
+// seedHeader marks the registry's own requests while it pushes an image.
+const seedHeader = "X-Appmanage-Sandbox-Seed"
+
 func newRegistry() *Registry {
-	r := &Registry{allowed: map[string]bool{}, pushed: map[string]bool{}}
+	r := &Registry{allowed: map[string]bool{}, pushed: map[string]chan struct{}{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.materialize(req.URL.Path)
+		if req.Header.Get(seedHeader) == "" {
+			r.materialize(req.URL.Path)
+		}
 		h.ServeHTTP(w, req)
 	}))
 	r.host = strings.TrimPrefix(r.srv.URL, "http://")
@@ -91,22 +96,38 @@ func (r *Registry) materialize(path string) {
 	}
 	key := repo + ":" + tag
 	r.mu.Lock()
-	if !r.allowed[key] || r.pushed[key] {
+	if !r.allowed[key] {
 		r.mu.Unlock()
 		return
 	}
-	r.pushed[key] = true
+	if done, ok := r.pushed[key]; ok {
+		r.mu.Unlock()
+		<-done // another request is pushing it: answer once it is there
+		return
+	}
+	done := make(chan struct{})
+	r.pushed[key] = done
 	r.mu.Unlock()
+	defer close(done)
 	img, err := random.Image(256, 1)
 	if err == nil {
 		var ref name.Reference
 		if ref, err = name.ParseReference(r.host + "/" + key); err == nil {
-			err = remote.Write(ref, img)
+			err = remote.Write(ref, img, remote.WithTransport(seeding{}))
 		}
 	}
 	if err != nil {
 		r.mu.Lock()
-		r.pushed[key] = false
+		delete(r.pushed, key) // the next request tries again
 		r.mu.Unlock()
 	}
+}
+
+// seeding marks the push's own requests, which materialize lets through.
+type seeding struct{}
+
+func (seeding) RoundTrip(req *http.Request) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	out.Header.Set(seedHeader, "1")
+	return http.DefaultTransport.RoundTrip(out)
 }
