@@ -431,3 +431,30 @@ func TestInstallImagesWhenInspectFails(t *testing.T) {
 		t.Fatalf("install with inspect failing but registries answering: %s %s", op.Status, op.Error)
 	}
 }
+
+// The apps listing asks no registry (and no image inspect), even when
+// the registries hang: only App.images does.
+func TestAppsListingAsksNoRegistry(t *testing.T) {
+	hub := newTestRegistry(t, "library/hello:1")
+	mirror := newTestRegistry(t, "library/missing:2")
+	e := imageEnv(t, hub, "docker.io="+mirror.host)
+	if op := e.install(InstallRequest{AppName: "pair", AppID: "pair1"}); op.Status != ops.StatusSucceeded {
+		t.Fatalf("install: %s %s", op.Status, op.Error)
+	}
+	before := hub.manifests.Load() + mirror.manifests.Load()
+	e.Portainer.Faults.ResetCalls()
+	v := e.Svc.NewView()
+	list, err := v.Apps(context.Background(), ListQuery{})
+	if err != nil || len(list.Apps) != 1 {
+		t.Fatalf("apps = %+v, %v", list, err)
+	}
+	if _, errs := v.Env(context.Background(), []AppRef{list.Apps[0].AppRef}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if n := hub.manifests.Load() + mirror.manifests.Load() - before; n != 0 {
+		t.Fatalf("the listing asked registries %d times", n)
+	}
+	if n := e.Portainer.Faults.Calls("GET /api/endpoints/{id}/docker/images/{rest...}"); n != 0 {
+		t.Fatalf("the listing inspected images %d times", n)
+	}
+}
