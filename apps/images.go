@@ -148,6 +148,10 @@ func ParseMirrors(s string) (map[string][]mirror, error) {
 	for _, item := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' }) {
 		reg, m, ok := strings.Cut(item, "=")
 		reg, m = strings.TrimSpace(reg), strings.TrimSpace(m)
+		if strings.Contains(m, "@") {
+			// Never repeated: it may be a password.
+			return nil, apperr.Invalid("registryMirrors", "mirror of %q: credentials are not supported in a mirror (the checks ask registries anonymously)", clip(reg))
+		}
 		if !ok || reg == "" || m == "" {
 			return nil, apperr.Invalid("registryMirrors", "%q: want registry=mirror, e.g. docker.io=mirror.example:5000", clip(item))
 		}

@@ -311,6 +311,7 @@ func TestParseMirrors(t *testing.T) {
 		{"=mirror", nil, true},
 		{"docker.io=bad host", nil, true},
 		{"docker.io=mirror.example/UPPER", nil, true},
+		{"docker.io=http://user:s3cret@mirror.example", nil, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseMirrors(tt.in)
@@ -319,7 +320,7 @@ func TestParseMirrors(t *testing.T) {
 			continue
 		}
 		if err != nil {
-			if apperr.CodeOf(err) != apperr.ValidationFailed {
+			if apperr.CodeOf(err) != apperr.ValidationFailed || strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("ParseMirrors(%q): %v, want VALIDATION_FAILED", tt.in, err)
 			}
 			continue
