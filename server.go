@@ -102,6 +102,15 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		return nil, fmt.Errorf("npm client: %w", err)
 	}
 
+	regCfg := apps.RegistriesConfig{Mirrors: cfg.RegistryMirrors, Timeout: cfg.RegistryTimeout}
+	if s.sandbox != nil && s.sandbox.Registry != nil {
+		regCfg.Transport = s.sandbox.Registry.Transport()
+	}
+	registries, err := apps.NewRegistries(regCfg)
+	if err != nil {
+		return nil, fmt.Errorf("--registry-mirrors: %w", err)
+	}
+
 	// Only now is the data dir written.
 	s.db, err = store.Open(ctx, cfg.DBPath(), log)
 	if err != nil {
@@ -136,7 +145,11 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		DefaultEndpoint: cfg.Portainer.DefaultEndpoint,
 		PublicHost:      cfg.PublicHost,
 		WebhookURL:      cfg.WebhookURL,
+		Registries:      registries,
 	}, log)
+	if s.sandbox != nil && s.sandbox.Registry != nil {
+		s.sandbox.Registry.Allow(appsSvc.LibraryImageRefs(ctx, lib.List()))
+	}
 	appsSvc.UseSettings(s.db)
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start operation engine: %w", err)

@@ -41,6 +41,7 @@ func TestBadLibraryWritesNothing(t *testing.T) {
 		{"library dir is a file", []string{"--library-dir", file}, "not a directory"},
 		{"library dir without apps", []string{"--library-dir", empty}, "no app loads"},
 		{"missing catalog file", []string{"--library-dir", samples, "--catalog-file", filepath.Join(tmp, "product_en.json")}, "catalog file"},
+		{"bad registry mirrors", []string{"--registry-mirrors", "docker.io"}, "--registry-mirrors"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,6 +44,7 @@ type testEnv struct {
 	// tests that bring up another engine on the same file.
 	Log        *slog.Logger
 	OpsOptions ops.Options
+	registries *Registries
 }
 
 type envOptions struct {
@@ -53,6 +54,8 @@ type envOptions struct {
 	observer      upstream.Observer
 	quiet         bool
 	deferStart    bool
+	registries    *Registries
+	portainerOpts func(*portainerfake.Options)
 }
 
 type envOption func(*envOptions)
@@ -62,6 +65,15 @@ func withClientTimeout(d time.Duration) envOption {
 }
 
 func withLibrary(l *library.Library) envOption { return func(o *envOptions) { o.library = l } }
+
+// withRegistries turns the image checks on with r (off by default, so the
+// other tests make no registry call).
+func withRegistries(r *Registries) envOption { return func(o *envOptions) { o.registries = r } }
+
+// withPortainer tunes the fake Portainer's options.
+func withPortainer(f func(*portainerfake.Options)) envOption {
+	return func(o *envOptions) { o.portainerOpts = f }
+}
 
 // withQuietLog discards the logs even with -v (for tests that run hundreds
 // of installs).
@@ -108,7 +120,11 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	e := &testEnv{t: t}
 	e.Gitea = giteafake.New(giteafake.Options{})
-	e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{"ptr_test"}})
+	popts := portainerfake.Options{APIKeys: []string{"ptr_test"}}
+	if o.portainerOpts != nil {
+		o.portainerOpts(&popts)
+	}
+	e.Portainer = portainerfake.New(popts)
 	// nginx resolves names through Docker's DNS: only a running container
 	// of the fake Portainer resolves.
 	e.NPM = npmfake.New(npmfake.Options{Resolve: sandbox.RunningContainers(e.Portainer)})
@@ -139,7 +155,7 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		}
 	}
 	e.DBPath = filepath.Join(t.TempDir(), "appmanage.db")
-	e.Log, e.OpsOptions = log, o.opsOptions
+	e.Log, e.OpsOptions, e.registries = log, o.opsOptions, o.registries
 	if o.deferStart {
 		e.open(o.opsOptions, log)
 	} else {
@@ -177,7 +193,7 @@ func (e *testEnv) open(oo ops.Options, log *slog.Logger) {
 	e.Svc = New(e.Repos, e.Stacks, e.Proxies, e.Lib, e.Engine, Config{
 		Git:         GitCredentials{Username: giteafake.AdminUser, Password: e.Gitea.Token(giteafake.AdminUser)},
 		StepTimeout: 5 * time.Second, DeployTimeout: 5 * time.Second, ContainerWait: 5 * time.Second,
-		PublicHost: "203.0.113.7",
+		PublicHost: "203.0.113.7", Registries: e.registries,
 	}, log)
 	eng, d := e.Engine, db
 	t.Cleanup(func() {

@@ -183,9 +183,15 @@ var errEnvFile = errors.New(".env")
 // app id, variables from the repository's .env and nothing from our own
 // environment; nothing is read from disk.
 func loadCompose(ctx context.Context, appID string, compose, env []byte) error {
+	_, err := loadProject(ctx, appID, compose, env)
+	return err
+}
+
+// loadProject is loadCompose returning the loaded project.
+func loadProject(ctx context.Context, appID string, compose, env []byte) (*types.Project, error) {
 	envMap, err := composedotenv.ParseWithLookup(bytes.NewReader(env), func(string) (string, bool) { return "", false })
 	if err != nil {
-		return fmt.Errorf("%w: %v", errEnvFile, err)
+		return nil, fmt.Errorf("%w: %v", errEnvFile, err)
 	}
 	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
 		WorkingDir:  "/nonexistent/" + appID,
@@ -201,10 +207,10 @@ func loadCompose(ctx context.Context, appID string, compose, env []byte) error {
 		}
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(project.Services) == 0 {
-		return errors.New("no services")
+		return nil, errors.New("no services")
 	}
-	return nil
+	return project, nil
 }

@@ -34,6 +34,9 @@ type InstallRequest struct {
 	// WebPort chooses the container port NPM forwards the domains to, for
 	// a web app whose material names none (0 = decide or refuse).
 	WebPort int
+	// AllowUnreachableImages installs even when an image is neither on
+	// the endpoint nor in a registry that answers.
+	AllowUnreachableImages bool
 }
 
 const projectLabel = "com.docker.compose.project"
@@ -54,6 +57,9 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 		return nil, err
 	}
 	in.EndpointID, in.Actor = ep.ID, actor(ctx)
+	if in.Images, err = s.installImages(ctx, app, in, req.AllowUnreachableImages); err != nil {
+		return nil, err
+	}
 	host := s.publicHost(ctx)
 	// Ports this install chose itself that turned out taken by the time
 	// they were checked under the claims (a rival chose them at the same

@@ -38,6 +38,10 @@ type InstallInput struct {
 	WebPort int `json:"webPort,omitempty"`
 	// Actor is the API key's name, named in the install's commit.
 	Actor string `json:"actor,omitempty"`
+	// Images are the image references preflight rewrote, by service: a
+	// registry mirror has the image, so the committed compose file names
+	// the mirror's reference.
+	Images map[string]string `json:"images,omitempty"`
 }
 
 // EnvSetting is one .env key and value.
@@ -94,6 +98,13 @@ func render(app *library.App, in InstallInput) (map[string][]byte, error) {
 		}
 	}
 	out[".env"] = env.Bytes()
+	if len(in.Images) > 0 {
+		compose, err := rewriteImages(out["docker-compose.yml"], in.Images)
+		if err != nil {
+			return nil, apperr.Wrap(apperr.Internal, err, "library app %s: point docker-compose.yml at the registry mirror", app.Name)
+		}
+		out["docker-compose.yml"] = compose
+	}
 	return out, nil
 }
 

@@ -51,6 +51,7 @@ type Stacks interface {
 	InspectContainer(ctx context.Context, endpointID int, id string) (*portainer.ContainerJSON, error)
 	ListVolumes(ctx context.Context, endpointID int, labels []string) ([]portainer.Volume, error)
 	DeleteVolume(ctx context.Context, endpointID int, name string) error
+	InspectImage(ctx context.Context, endpointID int, ref string) (*portainer.Image, error)
 }
 
 // Proxies is what apps needs from NPM.
@@ -109,6 +110,10 @@ type Config struct {
 	// WebhookURL is where Gitea posts push webhooks (appmanage's /hooks/gitea
 	// as Gitea reaches it); "" creates no webhooks.
 	WebhookURL string
+	// Registries checks that images can be pulled (App.images, install
+	// preflight), through the --registry-mirrors; nil leaves reachability
+	// unchecked and installs unrefused for images (tests of other things).
+	Registries *Registries
 }
 
 // Service is the apps domain.

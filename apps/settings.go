@@ -47,6 +47,11 @@ var settingDefs = []SettingDef{
 			}
 			return nil
 		}},
+	{Key: "registryMirrors", Description: "Registry mirrors image checks try before an image's own registry, as registry=mirror[,...] (e.g. docker.io=mirror.example:5000); an image only a mirror has is committed under the mirror's reference. Overrides --registry-mirrors.",
+		validate: func(v string) error {
+			_, err := ParseMirrors(v)
+			return err
+		}},
 }
 
 // SettingView is a setting as the API shows it: secret values never leave.

@@ -49,6 +49,12 @@ type Config struct {
 	// message, in bytes (--max-body).
 	MaxBody int64
 
+	// RegistryMirrors is "registry=mirror,..." for the image checks
+	// (checked by apps.ParseMirrors at start-up); RegistryTimeout bounds
+	// one registry answer.
+	RegistryMirrors string
+	RegistryTimeout time.Duration
+
 	// Library loading, beside LibraryDir.
 	CatalogFile       string // product_<locale>.json; "" = look under the library's dist/ folder
 	LibraryMaxAppSize int64  // the bytes an app folder may commit
@@ -168,6 +174,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	str(&c.PublicHost, "public-host", "APPMANAGE_PUBLIC_HOST", "", "host name or IP used in an app's W9_URL when it has no domain (host:port)", false)
 	str(&c.WebhookURL, "webhook-url", "APPMANAGE_WEBHOOK_URL", "", "this server's /hooks/gitea as Gitea reaches it, e.g. http://appmanage:8080/hooks/gitea: installs create a push webhook there and a push redeploys the app", false)
 	str(&maxBody, "max-body", "APPMANAGE_MAX_BODY", "1MiB", "largest /graphql request body, GET query string or websocket message (bytes, or e.g. 512KiB, 4MiB); larger ones get 413 REQUEST_TOO_LARGE", false)
+	str(&c.RegistryMirrors, "registry-mirrors", "APPMANAGE_REGISTRY_MIRRORS", "", "registry mirrors image checks try before an image's own registry, e.g. docker.io=mirror.example:5000 (comma-separated; a mirror may have a /path prefix and http://); an image only a mirror has is committed under the mirror's reference", false)
+	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 5*time.Second, "how long an image check waits for one registry's answer")
+	opts = append(opts, option{"registry-timeout", "APPMANAGE_REGISTRY_TIMEOUT", "how long an image check waits for one registry's answer", false})
 	fs.IntVar(&workers, "workers", 4, "operations run at the same time")
 	opts = append(opts, option{"workers", "APPMANAGE_WORKERS", "operations run at the same time", false})
 	fs.DurationVar(&grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests and running steps")

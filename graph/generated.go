@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	App() AppResolver
+	CatalogApp() CatalogAppResolver
 	Mutation() MutationResolver
 	Operation() OperationResolver
 	Proxy() ProxyResolver
@@ -63,6 +64,7 @@ type ComplexityRoot struct {
 		Env           func(childComplexity int) int
 		History       func(childComplexity int, first *int, after *string) int
 		ID            func(childComplexity int) int
+		Images        func(childComplexity int) int
 		LastOperation func(childComplexity int) int
 		Official      func(childComplexity int) int
 		Ports         func(childComplexity int) int
@@ -86,12 +88,22 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AppImage struct {
+		Present   func(childComplexity int) int
+		Reachable func(childComplexity int) int
+		Ref       func(childComplexity int) int
+		Services  func(childComplexity int) int
+		Tried     func(childComplexity int) int
+		Via       func(childComplexity int) int
+	}
+
 	CatalogApp struct {
 		Categories     func(childComplexity int) int
 		DefaultVersion func(childComplexity int) int
 		Editions       func(childComplexity int) int
 		HTTPPort       func(childComplexity int) int
 		HTTPSPort      func(childComplexity int) int
+		Images         func(childComplexity int, version *string) int
 		Logo           func(childComplexity int) int
 		Name           func(childComplexity int) int
 		Overview       func(childComplexity int) int
@@ -398,6 +410,10 @@ type AppResolver interface {
 	Ports(ctx context.Context, obj *model.App) ([]model.PlannedPort, error)
 	History(ctx context.Context, obj *model.App, first *int, after *string) (*model.CommitConnection, error)
 	Diff(ctx context.Context, obj *model.App, from string, to string) (string, error)
+	Images(ctx context.Context, obj *model.App) ([]model.AppImage, error)
+}
+type CatalogAppResolver interface {
+	Images(ctx context.Context, obj *model.CatalogApp, version *string) ([]model.AppImage, error)
 }
 type MutationResolver interface {
 	InstallApp(ctx context.Context, input model.InstallAppInput) (*model.Operation, error)
@@ -580,6 +596,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.ID(childComplexity), true
+	case "App.images":
+		if e.ComplexityRoot.App.Images == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.Images(childComplexity), true
 	case "App.lastOperation":
 		if e.ComplexityRoot.App.LastOperation == nil {
 			break
@@ -673,6 +695,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AppEdge.Node(childComplexity), true
 
+	case "AppImage.present":
+		if e.ComplexityRoot.AppImage.Present == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppImage.Present(childComplexity), true
+	case "AppImage.reachable":
+		if e.ComplexityRoot.AppImage.Reachable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppImage.Reachable(childComplexity), true
+	case "AppImage.ref":
+		if e.ComplexityRoot.AppImage.Ref == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppImage.Ref(childComplexity), true
+	case "AppImage.services":
+		if e.ComplexityRoot.AppImage.Services == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppImage.Services(childComplexity), true
+	case "AppImage.tried":
+		if e.ComplexityRoot.AppImage.Tried == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppImage.Tried(childComplexity), true
+	case "AppImage.via":
+		if e.ComplexityRoot.AppImage.Via == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppImage.Via(childComplexity), true
+
 	case "CatalogApp.categories":
 		if e.ComplexityRoot.CatalogApp.Categories == nil {
 			break
@@ -703,6 +762,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CatalogApp.HTTPSPort(childComplexity), true
+	case "CatalogApp.images":
+		if e.ComplexityRoot.CatalogApp.Images == nil {
+			break
+		}
+
+		args, err := ec.field_CatalogApp_images_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.CatalogApp.Images(childComplexity, args["version"].(*string)), true
 	case "CatalogApp.logo":
 		if e.ComplexityRoot.CatalogApp.Logo == nil {
 			break
@@ -2149,7 +2219,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/app.graphqls" "schema/catalog.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls"
+//go:embed "schema/app.graphqls" "schema/catalog.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2166,6 +2236,7 @@ var sources = []*ast.Source{
 	{Name: "schema/endpoint.graphqls", Input: sourceData("schema/endpoint.graphqls"), BuiltIn: false},
 	{Name: "schema/health.graphqls", Input: sourceData("schema/health.graphqls"), BuiltIn: false},
 	{Name: "schema/history.graphqls", Input: sourceData("schema/history.graphqls"), BuiltIn: false},
+	{Name: "schema/images.graphqls", Input: sourceData("schema/images.graphqls"), BuiltIn: false},
 	{Name: "schema/operation.graphqls", Input: sourceData("schema/operation.graphqls"), BuiltIn: false},
 	{Name: "schema/proxy.graphqls", Input: sourceData("schema/proxy.graphqls"), BuiltIn: false},
 	{Name: "schema/schema.graphqls", Input: sourceData("schema/schema.graphqls"), BuiltIn: false},
@@ -2237,6 +2308,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_history(ctx, field)
 	case "diff":
 		return ec.fieldContext_App_diff(ctx, field)
+	case "images":
+		return ec.fieldContext_App_images(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type App", field.Name)
 }
@@ -2263,6 +2336,24 @@ func (ec *executionContext) childFields_AppEdge(ctx context.Context, field graph
 		return ec.fieldContext_AppEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AppEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AppImage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ref":
+		return ec.fieldContext_AppImage_ref(ctx, field)
+	case "services":
+		return ec.fieldContext_AppImage_services(ctx, field)
+	case "present":
+		return ec.fieldContext_AppImage_present(ctx, field)
+	case "reachable":
+		return ec.fieldContext_AppImage_reachable(ctx, field)
+	case "via":
+		return ec.fieldContext_AppImage_via(ctx, field)
+	case "tried":
+		return ec.fieldContext_AppImage_tried(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AppImage", field.Name)
 }
 
 func (ec *executionContext) childFields_CatalogApp(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2297,6 +2388,8 @@ func (ec *executionContext) childFields_CatalogApp(ctx context.Context, field gr
 		return ec.fieldContext_CatalogApp_httpsPort(ctx, field)
 	case "settings":
 		return ec.fieldContext_CatalogApp_settings(ctx, field)
+	case "images":
+		return ec.fieldContext_CatalogApp_images(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CatalogApp", field.Name)
 }
@@ -2912,6 +3005,20 @@ func (ec *executionContext) field_App_history_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_CatalogApp_images_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "version",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["version"] = arg0
 	return args, nil
 }
 
@@ -4348,6 +4455,38 @@ func (ec *executionContext) fieldContext_App_diff(ctx context.Context, field gra
 	return fc, nil
 }
 
+func (ec *executionContext) _App_images(ctx context.Context, field graphql.CollectedField, obj *model.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_images(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().Images(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AppImage) graphql.Marshaler {
+			return ec.marshalNAppImage2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐAppImageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_App_images(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "App",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AppImage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AppConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AppConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4520,6 +4659,144 @@ func (ec *executionContext) fieldContext_AppEdge_node(_ context.Context, field g
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AppImage_ref(ctx context.Context, field graphql.CollectedField, obj *model.AppImage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppImage_ref(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ref, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppImage_ref(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppImage", field, false, false, "String")
+}
+
+func (ec *executionContext) _AppImage_services(ctx context.Context, field graphql.CollectedField, obj *model.AppImage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppImage_services(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Services, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppImage_services(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppImage", field, false, false, "String")
+}
+
+func (ec *executionContext) _AppImage_present(ctx context.Context, field graphql.CollectedField, obj *model.AppImage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppImage_present(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Present, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AppImage_present(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppImage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AppImage_reachable(ctx context.Context, field graphql.CollectedField, obj *model.AppImage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppImage_reachable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reachable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppImage_reachable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppImage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AppImage_via(ctx context.Context, field graphql.CollectedField, obj *model.AppImage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppImage_via(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Via, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AppImage_via(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppImage", field, false, false, "String")
+}
+
+func (ec *executionContext) _AppImage_tried(ctx context.Context, field graphql.CollectedField, obj *model.AppImage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppImage_tried(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tried, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppImage_tried(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppImage", field, false, false, "String")
 }
 
 func (ec *executionContext) _CatalogApp_name(ctx context.Context, field graphql.CollectedField, obj *model.CatalogApp) (ret graphql.Marshaler) {
@@ -4890,6 +5167,50 @@ func (ec *executionContext) fieldContext_CatalogApp_settings(_ context.Context, 
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CatalogSetting(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CatalogApp_images(ctx context.Context, field graphql.CollectedField, obj *model.CatalogApp) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogApp_images(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.CatalogApp().Images(ctx, obj, fc.Args["version"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AppImage) graphql.Marshaler {
+			return ec.marshalNAppImage2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐAppImageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogApp_images(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CatalogApp",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AppImage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_CatalogApp_images_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -11214,7 +11535,7 @@ func (ec *executionContext) unmarshalInputInstallAppInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"appName", "appId", "domains", "defaultDomain", "version", "settings", "endpointId", "idempotencyKey", "webPort"}
+	fieldsInOrder := [...]string{"appName", "appId", "domains", "defaultDomain", "version", "settings", "endpointId", "idempotencyKey", "webPort", "allowUnreachableImages"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11284,6 +11605,13 @@ func (ec *executionContext) unmarshalInputInstallAppInput(ctx context.Context, o
 				return it, err
 			}
 			it.WebPort = data
+		case "allowUnreachableImages":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowUnreachableImages"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowUnreachableImages = data
 		}
 	}
 	return it, nil
@@ -11597,6 +11925,12 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._App_diff(ctx, field, obj)
 				})
+		case "images":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._App_images(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11700,6 +12034,64 @@ func (ec *executionContext) _AppEdge(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var appImageImplementors = []string{"AppImage"}
+
+func (ec *executionContext) _AppImage(ctx context.Context, sel ast.SelectionSet, obj *model.AppImage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, appImageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AppImage")
+		case "ref":
+			out.Values[i] = ec._AppImage_ref(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "services":
+			out.Values[i] = ec._AppImage_services(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "present":
+			out.Values[i] = ec._AppImage_present(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reachable":
+			out.Values[i] = ec._AppImage_reachable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "via":
+			out.Values[i] = ec._AppImage_via(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "tried":
+			out.Values[i] = ec._AppImage_tried(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var catalogAppImplementors = []string{"CatalogApp"}
 
 func (ec *executionContext) _CatalogApp(ctx context.Context, sel ast.SelectionSet, obj *model.CatalogApp) graphql.Marshaler {
@@ -11714,78 +12106,84 @@ func (ec *executionContext) _CatalogApp(ctx context.Context, sel ast.SelectionSe
 		case "name":
 			out.Values[i] = ec._CatalogApp_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "trademark":
 			out.Values[i] = ec._CatalogApp_trademark(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "summary":
 			out.Values[i] = ec._CatalogApp_summary(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "overview":
 			out.Values[i] = ec._CatalogApp_overview(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "categories":
 			out.Values[i] = ec._CatalogApp_categories(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "logo":
 			out.Values[i] = ec._CatalogApp_logo(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "websiteUrl":
 			out.Values[i] = ec._CatalogApp_websiteUrl(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "defaultVersion":
 			out.Values[i] = ec._CatalogApp_defaultVersion(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "versions":
 			out.Values[i] = ec._CatalogApp_versions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "editions":
 			out.Values[i] = ec._CatalogApp_editions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "requirements":
 			out.Values[i] = ec._CatalogApp_requirements(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "web":
 			out.Values[i] = ec._CatalogApp_web(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "httpPort":
 			out.Values[i] = ec._CatalogApp_httpPort(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "httpsPort":
 			out.Values[i] = ec._CatalogApp_httpsPort(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "settings":
 			out.Values[i] = ec._CatalogApp_settings(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "images":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CatalogApp_images(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14066,6 +14464,26 @@ func (ec *executionContext) marshalNAppEdge2ᚕgithubᚗcomᚋappmanageᚋappman
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAppEdge2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐAppEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAppImage2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐAppImage(ctx context.Context, sel ast.SelectionSet, v model.AppImage) graphql.Marshaler {
+	return ec._AppImage(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAppImage2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐAppImageᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AppImage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAppImage2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐAppImage(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

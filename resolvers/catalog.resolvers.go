@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 
+	"github.com/appmanage/appmanage/graph"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
@@ -32,3 +33,7 @@ func (r *queryResolver) LibraryProblems(ctx context.Context) ([]model.LibraryPro
 	}
 	return out, nil
 }
+
+func (r *Resolver) CatalogApp() graph.CatalogAppResolver { return &catalogAppResolver{r} }
+
+type catalogAppResolver struct{ *Resolver }

@@ -11,7 +11,7 @@ func installRequest(input model.InstallAppInput) apps.InstallRequest {
 		AppName: input.AppName, AppID: input.AppID, Domains: input.Domains,
 		DefaultDomain: deref(input.DefaultDomain), Version: deref(input.Version),
 		EndpointID: deref(input.EndpointID), IdempotencyKey: deref(input.IdempotencyKey),
-		WebPort: deref(input.WebPort),
+		WebPort: deref(input.WebPort), AllowUnreachableImages: deref(input.AllowUnreachableImages),
 	}
 	for _, s := range input.Settings {
 		req.Settings = append(req.Settings, apps.EnvSetting{Name: s.Name, Value: s.Value})
@@ -38,4 +38,19 @@ func mapInstallPlan(p *apps.InstallPlan) *model.InstallPlan {
 		m.Settings[i] = model.EnvVar{Name: s.Name, Value: s.Value}
 	}
 	return m
+}
+
+func mapImages(ims []apps.ImageStatus) []model.AppImage {
+	out := make([]model.AppImage, len(ims))
+	for i, im := range ims {
+		out[i] = model.AppImage{Ref: im.Ref, Services: im.Services, Present: im.Present, Reachable: im.Reachable,
+			Via: ptr(im.Via), Tried: im.Tried}
+		if out[i].Services == nil {
+			out[i].Services = []string{}
+		}
+		if out[i].Tried == nil {
+			out[i].Tried = []string{}
+		}
+	}
+	return out
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/appmanage/appmanage/config"
 	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
@@ -24,6 +26,9 @@ type Env struct {
 	Gitea     *giteafake.Server
 	Portainer *portainerfake.Server
 	NPM       *npmfake.Server
+	// Registry stands in for every image registry when Portainer is faked
+	// (see Registry).
+	Registry *Registry
 
 	GiteaUser, GiteaToken string
 	PortainerAPIKey       string
@@ -44,8 +49,11 @@ func Start(which []string, log *slog.Logger) (*Env, error) {
 	}
 	if slices.Contains(which, config.Portainer) {
 		e.PortainerAPIKey = "ptr_sandbox_" + randomHex(16)
-		e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{e.PortainerAPIKey}})
+		e.Registry = newRegistry()
+		e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{e.PortainerAPIKey},
+			Pullable: portainerfake.RegistryPullable(remote.WithTransport(e.Registry.Transport()))})
 		log.Info("sandbox: fake Portainer started", "url", e.Portainer.URL())
+		log.Info("sandbox: in-process image registry started: it stands in for every registry and holds the library's images", "url", e.Registry.URL())
 	}
 	if slices.Contains(which, config.NPM) {
 		opts := npmfake.Options{Logger: log, ReloadDelay: ReloadDelay}
@@ -81,6 +89,9 @@ func (e *Env) Close() {
 	}
 	if e.Portainer != nil {
 		e.Portainer.Close()
+	}
+	if e.Registry != nil {
+		e.Registry.Close()
 	}
 	if e.NPM != nil {
 		e.NPM.Close()

@@ -1719,6 +1719,10 @@ type InstallAppInput struct {
 	// Refused for an app that names its own web port. Without it such an install with domains is
 	// refused in preflight (VALIDATION_FAILED on webPort, naming the candidates).
 	WebPort *int `json:"webPort"`
+	// Install even when an image the compose file names is neither on the endpoint nor served by a
+	// registry (or mirror) that answers. Without it such an install is refused in preflight
+	// (PRECONDITION_FAILED on images, naming each image and what was tried).
+	AllowUnreachableImages *bool `json:"allowUnreachableImages"`
 }
 
 // GetAppName returns InstallAppInput.AppName, and is useful for accessing the field via an interface.
@@ -1747,6 +1751,9 @@ func (v *InstallAppInput) GetIdempotencyKey() *string { return v.IdempotencyKey 
 
 // GetWebPort returns InstallAppInput.WebPort, and is useful for accessing the field via an interface.
 func (v *InstallAppInput) GetWebPort() *int { return v.WebPort }
+
+// GetAllowUnreachableImages returns InstallAppInput.AllowUnreachableImages, and is useful for accessing the field via an interface.
+func (v *InstallAppInput) GetAllowUnreachableImages() *bool { return v.AllowUnreachableImages }
 
 // InstallAppInstallAppOperation includes the requested fields of the GraphQL type Operation.
 // The GraphQL type's documentation follows.

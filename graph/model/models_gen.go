@@ -38,6 +38,26 @@ type AppFilter struct {
 	AppName    *string     `json:"appName,omitempty"`
 }
 
+// One image an app runs, read with the Compose loader from its compose file with its .env applied.
+type AppImage struct {
+	// The reference as the compose file names it (for an installed app, as committed: a mirror's
+	// reference when preflight rewrote it), e.g. wordpress:6.5 or mirror.example:5000/library/wordpress:6.5.
+	Ref string `json:"ref"`
+	// The compose services that run it, in name order.
+	Services []string `json:"services"`
+	// Whether the app's endpoint already has it (Docker's image inspect through Portainer). Null for
+	// a catalog app (no endpoint is chosen) or when the endpoint could not be asked (see tried).
+	Present *bool `json:"present,omitempty"`
+	// Whether a registry serves this tag (a manifest HEAD with go-containerregistry), asking the
+	// registry mirrors of its registry first, then its own registry. False when none answered, or
+	// when the server checks no registries.
+	Reachable bool `json:"reachable"`
+	// The reference that answered: ref itself, or a mirror's reference for it. Null when unreachable.
+	Via *string `json:"via,omitempty"`
+	// What was asked and what each answered, in order (e.g. "index.docker.io/library/x:1: not found (404)").
+	Tried []string `json:"tried"`
+}
+
 // An app of the library that can be installed.
 type CatalogApp struct {
 	Name      string  `json:"name"`
@@ -61,6 +81,9 @@ type CatalogApp struct {
 	HTTPSPort *int `json:"httpsPort,omitempty"`
 	// Settings the user may give at install time (keys ending in _SET).
 	Settings []CatalogSetting `json:"settings"`
+	// The images an install of this version (default: defaultVersion) would run, with the
+	// library's defaults, and whether a registry serves each (present is always null).
+	Images []AppImage `json:"images"`
 }
 
 type CatalogSetting struct {
@@ -194,6 +217,10 @@ type InstallAppInput struct {
 	// Refused for an app that names its own web port. Without it such an install with domains is
 	// refused in preflight (VALIDATION_FAILED on webPort, naming the candidates).
 	WebPort *int `json:"webPort,omitempty"`
+	// Install even when an image the compose file names is neither on the endpoint nor served by a
+	// registry (or mirror) that answers. Without it such an install is refused in preflight
+	// (PRECONDITION_FAILED on images, naming each image and what was tried).
+	AllowUnreachableImages *bool `json:"allowUnreachableImages,omitempty"`
 }
 
 // What installApp would do with an input, decided by the same validation and preflight, writing
