@@ -1001,10 +1001,7 @@ func (s *Service) repoFile(ctx context.Context, key fileKey) (fileEntry, error) 
 
 // giteaBase is Gitea's root URL when the Repos implementation tells it.
 func (s *Service) giteaBase() string {
-	if b, ok := s.repos.(interface{ BaseURL() string }); ok {
-		return strings.TrimRight(b.BaseURL(), "/")
-	}
-	return ""
+	return strings.TrimRight(s.repos.BaseURL(), "/")
 }
 
 // repoOwnerName returns owner and name of the repository a stack deploys
@@ -1015,7 +1012,7 @@ func (s *Service) repoOwnerName(st *portainer.Stack) (string, string, bool) {
 		return "", "", false
 	}
 	raw := strings.TrimSuffix(strings.TrimRight(st.GitConfig.URL, "/"), ".git")
-	for _, base := range [2]string{s.giteaBase(), strings.TrimRight(s.cfg.CloneBaseURL, "/")} {
+	for _, base := range [2]string{s.giteaBase(), strings.TrimRight(s.up.Load().cloneBase, "/")} {
 		// raw starts with base + "/", ignoring case (without allocating:
 		// this runs for every app of every listing).
 		if base == "" || len(raw) <= len(base) || raw[len(base)] != '/' || !strings.EqualFold(raw[:len(base)], base) {

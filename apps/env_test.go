@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +53,7 @@ type envOptions struct {
 	observer      upstream.Observer
 	quiet         bool
 	deferStart    bool
+	giteaWrap     func(http.Handler) http.Handler
 }
 
 type envOption func(*envOptions)
@@ -68,6 +70,11 @@ func withQuietLog() envOption { return func(o *envOptions) { o.quiet = true } }
 
 // withObserver sees every upstream attempt of the three clients.
 func withObserver(f upstream.Observer) envOption { return func(o *envOptions) { o.observer = f } }
+
+// withGiteaWrap wraps the Gitea fake's handler (e.g. to record requests).
+func withGiteaWrap(f func(http.Handler) http.Handler) envOption {
+	return func(o *envOptions) { o.giteaWrap = f }
+}
 
 // withOps tunes the engine's options.
 func withOps(f func(*ops.Options)) envOption { return func(o *envOptions) { f(&o.opsOptions) } }
@@ -106,7 +113,7 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &testEnv{t: t}
-	e.Gitea = giteafake.New(giteafake.Options{})
+	e.Gitea = giteafake.New(giteafake.Options{Wrap: o.giteaWrap})
 	e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{"ptr_test"}})
 	e.NPM = npmfake.New(npmfake.Options{})
 	t.Cleanup(func() { e.Gitea.Close(); e.Portainer.Close(); e.NPM.Close() })
