@@ -115,15 +115,15 @@ var settingDefs = []SettingDef{
 	{Key: "npmPassword", Upstream: UpstreamNPM, Secret: true, Description: "NPM user's password; overrides --npm-password."},
 }
 
-// IsSecretSetting reports whether key names a secret setting (its value
-// must never be shown or logged).
-func IsSecretSetting(key string) bool {
+// SettingSecrecy reports whether key names a known setting and whether
+// that setting is secret (its value is never shown or logged).
+func SettingSecrecy(key string) (known, secret bool) {
 	for _, d := range settingDefs {
 		if d.Key == key {
-			return d.Secret
+			return true, d.Secret
 		}
 	}
-	return false
+	return false, false
 }
 
 // SettingView is a setting as the API shows it: secret values never leave.
@@ -259,4 +259,18 @@ func (s *Service) setting(ctx context.Context, key string) string {
 		return ""
 	}
 	return st.Value
+}
+
+// AuditRetention is how long audit rows are kept: the auditRetention
+// setting, else DefaultAuditRetention (0: forever).
+func (s *Service) AuditRetention(ctx context.Context) time.Duration {
+	v := s.setting(ctx, "auditRetention")
+	if v == "" {
+		return DefaultAuditRetention
+	}
+	d, err := ParseRetention(v)
+	if err != nil {
+		return DefaultAuditRetention
+	}
+	return d
 }
