@@ -235,6 +235,9 @@ func (s *Service) UpdateSettings(ctx context.Context, changes []EnvSetting) ([]S
 			}
 		}
 	}
+	if err := s.checkEndpointSetting(ctx, next, changes); err != nil {
+		return nil, err
+	}
 	for _, c := range changes {
 		if err := s.settings.SetSetting(ctx, c.Name, strings.TrimSpace(c.Value), defs[c.Name].Secret); err != nil {
 			return nil, err
@@ -273,4 +276,29 @@ func (s *Service) AuditRetention(ctx context.Context) time.Duration {
 		return DefaultAuditRetention
 	}
 	return d
+}
+
+// checkEndpointSetting checks a new defaultEndpointId against Portainer
+// (the new connection's, when the change has one): the endpoint must
+// exist. Down is allowed (installs then say so).
+func (s *Service) checkEndpointSetting(ctx context.Context, next *upstreamSet, changes []EnvSetting) error {
+	for i, c := range changes {
+		if c.Name != "defaultEndpointId" {
+			continue
+		}
+		id, _ := strconv.Atoi(strings.TrimSpace(c.Value))
+		if id == 0 {
+			return nil
+		}
+		set := next
+		if set == nil {
+			set = s.up.Load()
+		}
+		if _, err := set.stacks.GetEndpoint(ctx, id); notFound(err) {
+			return apperr.Precondition("input["+strconv.Itoa(i)+"]", "Portainer has no endpoint %d", id)
+		} else if err != nil {
+			return upstreamErr(UpstreamPortainer, err, "portainer: read the endpoint")
+		}
+	}
+	return nil
 }

@@ -32,4 +32,10 @@ func TestPublicHostSettingIsUsedInW9URL(t *testing.T) {
 	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "defaultEndpointId", Value: "x"}}); apperr.CodeOf(err) != apperr.ValidationFailed {
 		t.Fatalf("bad endpoint id: %v", err)
 	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "defaultEndpointId", Value: "999"}}); apperr.CodeOf(err) != apperr.PreconditionFailed {
+		t.Fatalf("missing endpoint: %v", err)
+	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "defaultEndpointId", Value: "1"}}); err != nil {
+		t.Fatalf("existing endpoint: %v", err)
+	}
 }
