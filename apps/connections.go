@@ -232,7 +232,7 @@ func (s *Service) publish(next *upstreamSet, changed ...string) {
 	s.up.Store(next)
 	s.lists.invalidate()
 	for _, n := range changed {
-		s.log.Info("upstream client replaced; operations in flight finish their current step on the old one", "upstream", n)
+		s.log.Info("upstream client replaced; operations in flight finish on the old one", "upstream", n)
 		if s.conn.opts.OnSwap != nil {
 			s.conn.opts.OnSwap(n)
 		}

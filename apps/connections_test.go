@@ -158,10 +158,11 @@ func TestTestUpstream(t *testing.T) {
 	}
 }
 
-// An install whose repository step is running when the token changes
-// finishes that step on the old client (its commit, sent after the swap,
-// carries the old token); its later steps use the new one.
-func TestInFlightStepKeepsItsClient(t *testing.T) {
+// An install running when the token changes finishes on the client it
+// started with: its commit, sent after the swap from the step that was
+// running, and its later steps' calls carry the old token. The next
+// install uses the new one.
+func TestInFlightOperationKeepsItsClient(t *testing.T) {
 	var log tokenLog
 	e := connectEnv(t, withGiteaWrap(log.wrap))
 	ctx := context.Background()
@@ -188,9 +189,21 @@ func TestInFlightStepKeepsItsClient(t *testing.T) {
 	if got := log.tokensOf("POST", "/repos/admin/inflight/contents"); len(got) != 1 || got[0] != old {
 		t.Fatalf("commit sent with %v, want the old token once", got)
 	}
-	// The stack step, after the swap, read the repository with the new
-	// token.
-	if got := log.tokensOf("GET", "/repos/admin/inflight"); len(got) == 0 || got[len(got)-1] != fresh {
-		t.Fatalf("later repository reads used %v, want the new token last", got)
+	// The stack step ran after the swap and read the repository.
+	reads := log.tokensOf("GET", "/repos/admin/inflight")
+	if len(reads) < 2 {
+		t.Fatalf("repository reads: %v", reads)
+	}
+	for _, tok := range reads {
+		if tok != old {
+			t.Fatalf("a step of the install in flight used another token: %v", reads)
+		}
+	}
+	e.Gitea.RevokeToken(old)
+	if done := e.install(InstallRequest{AppName: "whoami", AppID: "nextone"}); done.Status != ops.StatusSucceeded {
+		t.Fatalf("next install: %s %s", done.Status, done.Error)
+	}
+	if got := log.tokensOf("POST", "/repos/admin/nextone/contents"); len(got) != 1 || got[0] != fresh {
+		t.Fatalf("next install's commit sent with %v, want the new token", got)
 	}
 }

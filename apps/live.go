@@ -10,20 +10,31 @@ import (
 
 // The upstream clients can be replaced at run time (a changed connection
 // setting, see connections.go). Service keeps the current set in an atomic
-// pointer; every step captures the set current when it starts (in ctx, see
-// invalidating), so a step runs to its end on the clients it started with,
-// while reads and new steps use the new ones. liveRepos, liveStacks and
-// liveProxies are the Service's Repos, Stacks and Proxies: each call goes
-// to the set in its ctx, else to the current one.
+// pointer. An operation captures the set current when its first step runs
+// in this process and every later step (and undo) of it gets that set in
+// ctx (see invalidating), so an operation in flight finishes on the
+// clients it started with, while reads and new operations use the new
+// ones. (After a restart an operation resumes on the clients of the new
+// process: the old ones are gone.) liveRepos, liveStacks and liveProxies
+// are the Service's Repos, Stacks and Proxies: each call goes to the set
+// in its ctx, else to the current one.
 
 type upstreamsKey struct{}
 
-// withUpstreams pins the current client set into ctx.
-func (s *Service) withUpstreams(ctx context.Context) context.Context {
+// withUpstreams pins into ctx the client set of the operation opID: the
+// one it captured at its first step, else the current one (captured now).
+func (s *Service) withUpstreams(ctx context.Context, opID string) context.Context {
 	if _, ok := ctx.Value(upstreamsKey{}).(*upstreamSet); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, upstreamsKey{}, s.up.Load())
+	set, ok := s.pinned.Get(opID)
+	if !ok {
+		set = s.up.Load()
+		// Two steps of one operation never run at once, so no other
+		// goroutine races this first capture.
+		s.pinned.Add(opID, set)
+	}
+	return context.WithValue(ctx, upstreamsKey{}, set)
 }
 
 // ups returns the client set pinned in ctx, else the current one.

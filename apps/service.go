@@ -121,7 +121,8 @@ type Service struct {
 	stacks  liveStacks
 	proxies liveProxies
 	up      atomic.Pointer[upstreamSet]
-	connMu  sync.Mutex // serialises connection changes
+	pinned  *lru.Cache[string, *upstreamSet] // operation id -> the set it started on
+	connMu  sync.Mutex                       // serialises connection changes
 	conn    connState
 
 	catalog Catalog
@@ -160,6 +161,9 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	s.repos, s.stacks, s.proxies = liveRepos{s}, liveStacks{s}, liveProxies{s}
 	s.up.Store(newUpstreamSet(repos, stacks, proxies, cfg.Git, cfg.CloneBaseURL))
 	s.diffs, _ = lru.New[diffKey, string](256)
+	// Far more than can be in flight (workers x queue); an evicted entry
+	// belongs to a finished operation.
+	s.pinned, _ = lru.New[string, *upstreamSet](4096)
 	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
 	for _, w := range append(workflows, s.materialWorkflows()...) {
 		engine.Register(s.invalidating(w))

@@ -204,7 +204,7 @@ func (s *Service) validateChanges(changes []EnvSetting) error {
 // connection is then tested live with a client built from the new
 // connection (see liveTest); only when every test passes are the changes
 // stored and the new clients published. Operations in flight finish their
-// current step on the clients they started it with.
+// on the clients they started with.
 func (s *Service) UpdateSettings(ctx context.Context, changes []EnvSetting) ([]SettingView, error) {
 	if s.settings == nil {
 		return nil, apperr.NotImplementedYet("run-time settings store")
