@@ -137,6 +137,7 @@ func TestTestUpstream(t *testing.T) {
 		{"unreachable npm", "npm", []EnvSetting{{Name: "npmUrl", Value: "http://127.0.0.1:1"}}, apperr.UpstreamUnavailable},
 		{"setting of another upstream", "npm", []EnvSetting{{Name: "giteaToken", Value: "x"}}, apperr.ValidationFailed},
 		{"not a URL", "gitea", []EnvSetting{{Name: "giteaUrl", Value: "ftp://x"}}, apperr.ValidationFailed},
+		{"credentials in the URL", "gitea", []EnvSetting{{Name: "giteaUrl", Value: "http://admin:pw@gitea:3000"}}, apperr.ValidationFailed},
 		{"unknown upstream", "docker", nil, apperr.ValidationFailed},
 	}
 	for _, tc := range tests {

@@ -39,6 +39,9 @@ func validURL(v string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return apperr.Invalid("value", "want an http:// or https:// URL")
 	}
+	if u.User != nil {
+		return apperr.Invalid("value", "no credentials in the URL: give them in their own (secret) settings")
+	}
 	return nil
 }
 

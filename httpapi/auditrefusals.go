@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,25 +15,23 @@ import (
 // refused (401: no key or a wrong one), for the audit log.
 type RefusedMutations func(ctx context.Context, fields []string)
 
-// auditRefusals sits outside the key check: when it answers 401, the
-// request's document is parsed (only then) and its mutation's root fields
-// are handed to hook. Bodies over limit are not kept for this; their 401
-// is not audited (the HTTP log still has it).
+// auditRefusals sits outside the key check: when that answers 401 (it
+// does without reading the body), the body is read (at most limit bytes)
+// and parsed, and its mutation's root fields are handed to hook. Larger
+// bodies are not audited (the HTTP log still has the 401).
 func auditRefusals(hook RefusedMutations, limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Body == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		rest := r.Body
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), rest), rest}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		if ww.Status() != http.StatusUnauthorized || err != nil || int64(len(body)) > limit {
+		if ww.Status() != http.StatusUnauthorized {
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil || int64(len(body)) > limit {
 			return
 		}
 		if fields := mutationFields(body); len(fields) > 0 {
