@@ -39,11 +39,11 @@ var ErrCannotCreateRepos = errors.New("gitea: the credentials may not create rep
 
 // CheckCreateRepo tells, without creating anything, whether CreateRepo can
 // work: it sends CreateRepo's request with an empty name. Gitea checks the
-// token, its scope (write:repository, write:organization for an
-// organisation) and, in the fake and for an organisation's membership,
-// the right to create there before it validates the body; so a 422
-// (name required) means every check before passed, and 401/403/404 say
-// which one did not. Anything else is returned as it came.
+// token and its scope (write:repository, write:organization for an
+// organisation) before it validates the body; the fake also checks an
+// organisation's membership first (not verified against a real Gitea). So
+// a 422 (name required) means the checks before passed, and 401/403/404
+// say which one did not. Anything else is returned as it came.
 func (c *Client) CheckCreateRepo(ctx context.Context) error {
 	owner, isOrg, err := c.resolveOwner(ctx)
 	if err != nil {
