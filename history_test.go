@@ -190,4 +190,20 @@ func TestHistoryRollbackFilesAndWebhookOverGraphQL(t *testing.T) {
 	if !strings.Contains(string(resp.Data), `"kind":"redeploy"`) || !strings.Contains(string(resp.Data), `"appId":"histapp"`) {
 		t.Errorf("webhook operation: %s", resp.Data)
 	}
+	// The audit log has the deliveries with their source: the redeploy
+	// started, and the refusals with their codes.
+	_, resp = s.gql(t, adminKey, `{ auditLog(filter: {mutation: "redeployApp"}) { nodes { source appId keyName operationId outcome } } }`, nil)
+	var audit struct {
+		AuditLog struct {
+			Nodes []struct {
+				Source, Outcome      string
+				AppID, KeyName, OpID *string
+			}
+		}
+	}
+	_ = json.Unmarshal(resp.Data, &audit)
+	if n := audit.AuditLog.Nodes; len(n) != 4 || n[0].Source != "webhook:gitea" || n[0].Outcome != out["operationId"] ||
+		n[0].AppID == nil || *n[0].AppID != "histapp" || n[0].KeyName != nil || n[1].Outcome != "NOT_FOUND" || n[3].Outcome != "UNAUTHENTICATED" {
+		t.Errorf("webhook audit rows: %s %+v", resp.Data, resp.Errors)
+	}
 }

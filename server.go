@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/appmanage/appmanage/apps"
+	"github.com/appmanage/appmanage/audit"
 	"github.com/appmanage/appmanage/auth"
 	"github.com/appmanage/appmanage/config"
 	"github.com/appmanage/appmanage/datasources/gitea"
@@ -50,6 +51,7 @@ type server struct {
 	sandbox *sandbox.Env
 	handler http.Handler
 	auth    *auth.Service
+	audit   *audit.Log
 }
 
 // newServer loads the library, starts the sandbox fakes when asked, builds
@@ -128,8 +130,6 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		log.Warn("no API key existed: generated an admin key; read it from the file and keep it safe", "file", path)
 	}
 
-	registerListReuse(reg, map[string]func() upstream.MemoHits{"portainer": pc.MemoHits, "npm": nc.MemoHits})
-
 	s.engine = ops.New(s.db, ops.Options{Workers: cfg.Workers, Logger: log})
 	gitUser := cfg.Gitea.User
 	if gitUser == "" {
@@ -139,7 +139,9 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 	if gitPassword == "" {
 		gitPassword = cfg.Gitea.Password
 	}
-	appsSvc := apps.New(gc, pc, nc, lib, s.engine, apps.Config{
+	// The domain sees the engine through the audit log's wrapper, which
+	// notes the operation each audited call starts.
+	appsSvc := apps.New(gc, pc, nc, lib, audit.Engine{Engine: s.engine}, apps.Config{
 		CloneBaseURL:    cfg.Gitea.CloneURL,
 		Git:             apps.GitCredentials{Username: gitUser, Password: gitPassword},
 		DefaultEndpoint: cfg.Portainer.DefaultEndpoint,
@@ -151,29 +153,50 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		s.sandbox.Registry.Allow(appsSvc.LibraryImageRefs(ctx, lib.List()))
 	}
 	appsSvc.UseSettings(s.db)
+	// Connection settings stored at run time override the flags; their
+	// clients are built like these.
+	if err := appsSvc.UseConnections(ctx, apps.Connections{
+		Gitea: apps.GiteaConnection{URL: cfg.Gitea.URL, CloneURL: cfg.Gitea.CloneURL, Token: cfg.Gitea.Token,
+			User: cfg.Gitea.User, Password: cfg.Gitea.Password, Owner: cfg.Gitea.Owner},
+		Portainer: apps.PortainerConnection{URL: cfg.Portainer.URL, APIKey: cfg.Portainer.APIKey,
+			User: cfg.Portainer.User, Password: cfg.Portainer.Password},
+		NPM: apps.NPMConnection{URL: cfg.NPM.URL, Email: cfg.NPM.Email, Password: cfg.NPM.Password},
+	}, apps.ClientOptions{Log: log, Observer: observe}); err != nil {
+		return nil, err
+	}
+	registerListReuse(reg, map[string]func() upstream.MemoHits{
+		"portainer": func() upstream.MemoHits { return appsSvc.MemoHits(apps.UpstreamPortainer) },
+		"npm":       func() upstream.MemoHits { return appsSvc.MemoHits(apps.UpstreamNPM) },
+	})
+	s.audit = audit.New(s.db, audit.Options{Log: log, ClientAddr: httpapi.ClientAddr,
+		Retention: func(ctx context.Context) time.Duration { return appsSvc.AuditRetention(ctx) }})
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start operation engine: %w", err)
 	}
 
 	pingDB := func(ctx context.Context) error { return s.db.R.PingContext(ctx) }
 	checker := health.New(pingDB, 2*time.Second,
-		health.Upstream{Name: config.Gitea, URL: cfg.Gitea.URL, Sandbox: cfg.Sandboxed(config.Gitea), Probe: gc.Version},
-		health.Upstream{Name: config.Portainer, URL: cfg.Portainer.URL, Sandbox: cfg.Sandboxed(config.Portainer), Probe: func(ctx context.Context) (string, error) {
-			st, err := pc.SystemStatus(ctx)
-			if err != nil {
-				return "", err
-			}
-			return st.Version, nil
+		// The probes ask the current clients (connection settings may
+		// replace them at run time).
+		health.Upstream{Name: config.Gitea, URL: cfg.Gitea.URL, Sandbox: cfg.Sandboxed(config.Gitea), Probe: func(ctx context.Context) (string, error) {
+			return appsSvc.UpstreamVersion(ctx, apps.UpstreamGitea)
 		}},
-		health.Upstream{Name: config.NPM, URL: cfg.NPM.URL, Sandbox: cfg.Sandboxed(config.NPM), Probe: nc.Version},
+		health.Upstream{Name: config.Portainer, URL: cfg.Portainer.URL, Sandbox: cfg.Sandboxed(config.Portainer), Probe: func(ctx context.Context) (string, error) {
+			return appsSvc.UpstreamVersion(ctx, apps.UpstreamPortainer)
+		}},
+		health.Upstream{Name: config.NPM, URL: cfg.NPM.URL, Sandbox: cfg.Sandboxed(config.NPM), Probe: func(ctx context.Context) (string, error) {
+			return appsSvc.UpstreamVersion(ctx, apps.UpstreamNPM)
+		}},
 	)
 
-	res := &resolvers.Resolver{Domain: appsSvc, Ops: s.engine, Library: lib, Checker: checker, Auth: s.auth, Version: version}
+	res := &resolvers.Resolver{Domain: appsSvc, Ops: s.engine, Library: lib, Checker: checker, Auth: s.auth, Audit: s.audit, Version: version}
 	schema := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 	s.handler = httpapi.New(httpapi.Options{
 		Schema:           schema,
 		Auth:             s.auth,
 		RootFieldAuth:    resolvers.AuthorizeRootField,
+		AuditMutations:   s.audit.Mutations(apps.SettingSecrecy),
+		RefusedMutations: s.audit.Unauthenticated,
 		AroundOperations: resolvers.WithLoaders(res),
 		GraphiQL:         graphiql.Handler(graphiql.Options{Endpoint: "/graphql", BasePath: "/graphiql", Title: "appmanage"}),
 		Sandbox:          cfg.Sandbox,
@@ -181,7 +204,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		BodyLimit:        cfg.MaxBody,
 		Registry:         reg,
 		Log:              log,
-		GiteaWebhook:     giteaPush(appsSvc),
+		GiteaWebhook:     giteaPush(appsSvc, s.audit),
 		Ready: []httpapi.ReadyCheck{
 			{Name: "database", Check: pingDB},
 			{Name: "upstreams", Check: func(ctx context.Context) error {
@@ -266,6 +289,7 @@ func registerListReuse(reg *prometheus.Registry, hits map[string]func() upstream
 
 // serve runs the HTTP server until ctx ends, then shuts everything down.
 func (s *server) serve(ctx context.Context, ready func(net.Addr)) error {
+	go s.audit.Run(ctx, time.Hour) // retention
 	err := httpapi.ListenAndServe(ctx, s.cfg.Listen, s.handler, s.cfg.ShutdownGrace, s.log, func(a net.Addr) {
 		s.log.Info("appmanage listening", "addr", a.String(), "graphql", "http://"+a.String()+"/graphql",
 			"graphiql", "http://"+a.String()+"/graphiql", "sandbox", len(s.cfg.Sandbox) > 0)
@@ -295,14 +319,18 @@ func (s *server) close(ctx context.Context) {
 	}
 }
 
-// giteaPush adapts the domain's push handler to the /hooks/gitea route.
-func giteaPush(svc *apps.Service) httpapi.GiteaWebhook {
+// giteaPush adapts the domain's push handler to the /hooks/gitea route;
+// each delivery that starts an operation, or is refused, is audited with
+// the webhook as its source.
+func giteaPush(svc *apps.Service, log *audit.Log) httpapi.GiteaWebhook {
 	return func(ctx context.Context, event, signature string, body []byte) (string, string, error) {
 		res, err := svc.GiteaPush(ctx, event, signature, body)
 		if err != nil {
+			log.Webhook(ctx, audit.SourceGiteaWebhook, "redeployApp", "", "", err)
 			return "", "", err
 		}
 		if res.Operation != nil {
+			log.Webhook(ctx, audit.SourceGiteaWebhook, "redeployApp", res.Operation.AppID, res.Operation.ID, nil)
 			return res.Operation.ID, res.Message, nil
 		}
 		return "", res.Message, nil

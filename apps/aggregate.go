@@ -662,15 +662,15 @@ func fill[T any](refs []AppRef, shared error, fn func(i int) (T, error)) ([]T, [
 	return vals, errs
 }
 
-// Stacks returns each app's Portainer stack (nil when it has none).
-func (v *View) Stacks(ctx context.Context, refs []AppRef) ([]*portainer.Stack, []error) {
+// rawStacks returns each app's Portainer stack (nil when it has none).
+func (v *View) rawStacks(ctx context.Context, refs []AppRef) ([]*portainer.Stack, []error) {
 	recs, err := v.recordsOf(ctx, refs)
 	return fill(refs, err, func(i int) (*portainer.Stack, error) { return recs[i].stack, nil })
 }
 
-// Containers returns each app's containers: those of its compose project
+// rawContainers returns each app's containers: those of its compose project
 // on its endpoint, from one container list per endpoint.
-func (v *View) Containers(ctx context.Context, refs []AppRef) ([][]portainer.Container, []error) {
+func (v *View) rawContainers(ctx context.Context, refs []AppRef) ([][]portainer.Container, []error) {
 	return fill(refs, nil, func(i int) ([]portainer.Container, error) {
 		if refs[i].EndpointID == 0 {
 			return nil, nil
@@ -683,9 +683,9 @@ func (v *View) Containers(ctx context.Context, refs []AppRef) ([][]portainer.Con
 	})
 }
 
-// Proxies returns each app's NPM proxy hosts (forward_host == app id), by
+// rawProxies returns each app's NPM proxy hosts (forward_host == app id), by
 // id, from one proxy-host list.
-func (v *View) Proxies(ctx context.Context, refs []AppRef) ([][]proxymanager.ProxyHost, []error) {
+func (v *View) rawProxies(ctx context.Context, refs []AppRef) ([][]proxymanager.ProxyHost, []error) {
 	x, err := v.getProxies(ctx)
 	return fill(refs, err, func(i int) ([]proxymanager.ProxyHost, error) {
 		return x.byHost[strings.ToLower(refs[i].ID)], nil
@@ -706,7 +706,7 @@ func (v *View) Domains(ctx context.Context, refs []AppRef) ([][]string, []error)
 	var hosts [][]proxymanager.ProxyHost
 	var herrs []error
 	if need {
-		hosts, herrs = v.Proxies(ctx, refs)
+		hosts, herrs = v.rawProxies(ctx, refs)
 	}
 	return fill(refs, nil, func(i int) ([]string, error) {
 		if recs[i].install != nil {
@@ -1001,10 +1001,7 @@ func (s *Service) repoFile(ctx context.Context, key fileKey) (fileEntry, error) 
 
 // giteaBase is Gitea's root URL when the Repos implementation tells it.
 func (s *Service) giteaBase() string {
-	if b, ok := s.repos.(interface{ BaseURL() string }); ok {
-		return strings.TrimRight(b.BaseURL(), "/")
-	}
-	return ""
+	return strings.TrimRight(s.repos.BaseURL(), "/")
 }
 
 // repoOwnerName returns owner and name of the repository a stack deploys
@@ -1015,7 +1012,7 @@ func (s *Service) repoOwnerName(st *portainer.Stack) (string, string, bool) {
 		return "", "", false
 	}
 	raw := strings.TrimSuffix(strings.TrimRight(st.GitConfig.URL, "/"), ".git")
-	for _, base := range [2]string{s.giteaBase(), strings.TrimRight(s.cfg.CloneBaseURL, "/")} {
+	for _, base := range [2]string{s.giteaBase(), strings.TrimRight(s.up.Load().cloneBase, "/")} {
 		// raw starts with base + "/", ignoring case (without allocating:
 		// this runs for every app of every listing).
 		if base == "" || len(raw) <= len(base) || raw[len(base)] != '/' || !strings.EqualFold(raw[:len(base)], base) {

@@ -158,7 +158,7 @@ func TestAppsListingMergesEveryKindOfApp(t *testing.T) {
 		t.Errorf("repository links for apps without a repository: %+v %+v %+v", repos[at("manual")], repos[at("loose")], repos[at("broken")])
 	}
 
-	proxies, _ := v.Proxies(ctx, refs)
+	proxies, _ := v.rawProxies(ctx, refs)
 	if p := proxies[at("alpha")]; len(p) != 1 || p[0].ForwardHost != "alpha" || p[0].ForwardPort != 80 || !p[0].Enabled {
 		t.Errorf("proxies of alpha: %+v", p)
 	}
@@ -174,7 +174,7 @@ func TestAppsListingMergesEveryKindOfApp(t *testing.T) {
 		t.Errorf("default domains %q %q", defs[at("alpha")], defs[at("gamma")])
 	}
 
-	cs, _ := v.Containers(ctx, refs)
+	cs, _ := v.rawContainers(ctx, refs)
 	if c := cs[at("alpha")]; len(c) != 1 || c[0].Name() != "alpha" || c[0].State != "running" || !slices.Contains(c[0].PublicPorts(), 9101) {
 		t.Errorf("containers of alpha: %+v", c)
 	}
@@ -184,7 +184,7 @@ func TestAppsListingMergesEveryKindOfApp(t *testing.T) {
 	if c := cs[at("loose")]; len(c) != 1 {
 		t.Errorf("containers of the unmanaged project: %+v", c)
 	}
-	stacks, _ := v.Stacks(ctx, refs)
+	stacks, _ := v.rawStacks(ctx, refs)
 	if st := stacks[at("manual")]; st == nil || st.GitConfig != nil {
 		t.Errorf("stack of manual: %+v", st)
 	}

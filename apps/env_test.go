@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,7 @@ type envOptions struct {
 	deferStart    bool
 	registries    *Registries
 	portainerOpts func(*portainerfake.Options)
+	giteaWrap     func(http.Handler) http.Handler
 }
 
 type envOption func(*envOptions)
@@ -81,6 +83,11 @@ func withQuietLog() envOption { return func(o *envOptions) { o.quiet = true } }
 
 // withObserver sees every upstream attempt of the three clients.
 func withObserver(f upstream.Observer) envOption { return func(o *envOptions) { o.observer = f } }
+
+// withGiteaWrap wraps the Gitea fake's handler (e.g. to record requests).
+func withGiteaWrap(f func(http.Handler) http.Handler) envOption {
+	return func(o *envOptions) { o.giteaWrap = f }
+}
 
 // withOps tunes the engine's options.
 func withOps(f func(*ops.Options)) envOption { return func(o *envOptions) { f(&o.opsOptions) } }
@@ -119,7 +126,7 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &testEnv{t: t}
-	e.Gitea = giteafake.New(giteafake.Options{})
+	e.Gitea = giteafake.New(giteafake.Options{Wrap: o.giteaWrap})
 	popts := portainerfake.Options{APIKeys: []string{"ptr_test"}}
 	if o.portainerOpts != nil {
 		o.portainerOpts(&popts)

@@ -696,11 +696,12 @@ func (s *Service) undoRepository(ctx context.Context, r *ops.Run) error {
 	return s.stepDeleteRepository(ctx, r)
 }
 
-func (s *Service) cloneURL(repo *gitea.Repository) string {
-	if s.cfg.CloneBaseURL == "" {
+func (s *Service) cloneURL(ctx context.Context, repo *gitea.Repository) string {
+	base := s.ups(ctx).cloneBase
+	if base == "" {
 		return repo.CloneURL
 	}
-	return strings.TrimRight(s.cfg.CloneBaseURL, "/") + "/" + repo.Owner + "/" + repo.Name + ".git"
+	return strings.TrimRight(base, "/") + "/" + repo.Owner + "/" + repo.Name + ".git"
 }
 
 func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
@@ -748,12 +749,12 @@ func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
 		r.Logf("deploying stack %s on endpoint %d from %s", in.AppID, in.EndpointID, repo.HTMLURL)
 		st, err = s.stacks.CreateStackFromRepository(ctx, in.EndpointID, portainer.CreateRepositoryStackRequest{
 			Name:                     in.AppID,
-			RepositoryURL:            s.cloneURL(repo),
+			RepositoryURL:            s.cloneURL(ctx, repo),
 			RepositoryReferenceName:  "refs/heads/main",
 			ComposeFile:              "docker-compose.yml",
-			RepositoryAuthentication: s.cfg.Git.Password != "",
-			RepositoryUsername:       s.cfg.Git.Username,
-			RepositoryPassword:       s.cfg.Git.Password,
+			RepositoryAuthentication: s.ups(ctx).git.Password != "",
+			RepositoryUsername:       s.ups(ctx).git.Username,
+			RepositoryPassword:       s.ups(ctx).git.Password,
 		})
 		if err != nil {
 			if found, ferr := s.stacks.FindStackByName(ctx, in.EndpointID, in.AppID); ferr == nil {

@@ -328,11 +328,12 @@ func refused(err error, format string, args ...any) error {
 
 // gitCreds are the credentials re-sent to Portainer: ours when we hold
 // some, else nil (Portainer then reuses the stored password).
-func (s *Service) gitCreds() *portainer.GitCredentials {
-	if s.cfg.Git.Password == "" {
+func (s *Service) gitCreds(ctx context.Context) *portainer.GitCredentials {
+	git := s.ups(ctx).git
+	if git.Password == "" {
 		return nil
 	}
-	return &portainer.GitCredentials{Username: s.cfg.Git.Username, Password: s.cfg.Git.Password}
+	return &portainer.GitCredentials{Username: git.Username, Password: git.Password}
 }
 
 // stepRedeploy pulls the repository and recreates the containers, sending
@@ -368,7 +369,7 @@ func (s *Service) stepUpdateGit(ctx context.Context, r *ops.Run) error {
 	}
 	var creds *portainer.GitCredentials
 	if in.Git.Authenticate {
-		creds = s.gitCreds()
+		creds = s.gitCreds(ctx)
 	}
 	req := portainer.GitUpdateFromStack(st, creds)
 	if in.Git.ReferenceName != nil {

@@ -94,7 +94,7 @@ func benchQuery(ctx context.Context, s *Service) (int, error) {
 		return nil
 	}
 	g.Go(func() error { _, errs := v.Env(ctx, refs); return check(errs) })
-	g.Go(func() error { _, errs := v.Proxies(ctx, refs); return check(errs) })
+	g.Go(func() error { _, errs := v.rawProxies(ctx, refs); return check(errs) })
 	g.Go(func() error { _, errs := v.Repositories(ctx, refs); return check(errs) })
 	g.Go(func() error { _, errs := v.Variables(ctx, refs); return check(errs) })
 	return len(l.Apps), g.Wait()

@@ -174,14 +174,14 @@ func (s *Service) invalidating(w ops.Workflow) ops.Workflow {
 			st.Do = func(ctx context.Context, r *ops.Run) error {
 				defer s.history.forget(r.AppID())
 				defer s.lists.invalidate()
-				return do(withRunInfo(ctx, r), r)
+				return do(s.withUpstreams(withRunInfo(ctx, r), r.OperationID()), r)
 			}
 		}
 		if undo := st.Undo; undo != nil {
 			st.Undo = func(ctx context.Context, r *ops.Run) error {
 				defer s.history.forget(r.AppID())
 				defer s.lists.invalidate()
-				return undo(withRunInfo(ctx, r), r)
+				return undo(s.withUpstreams(withRunInfo(ctx, r), r.OperationID()), r)
 			}
 		}
 	}

@@ -7,6 +7,8 @@ package apps
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -118,9 +120,16 @@ type Config struct {
 
 // Service is the apps domain.
 type Service struct {
-	repos   Repos
-	stacks  Stacks
-	proxies Proxies
+	// repos, stacks and proxies forward to the current upstream client set
+	// (up), or to the one a running step captured (see live.go).
+	repos   liveRepos
+	stacks  liveStacks
+	proxies liveProxies
+	up      atomic.Pointer[upstreamSet]
+	pinned  *lru.Cache[string, *upstreamSet] // operation id -> the set it started on
+	connMu  sync.Mutex                       // serialises connection changes
+	conn    connState
+
 	catalog Catalog
 	engine  Engine
 	cfg     Config
@@ -152,9 +161,14 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	if cfg.ContainerWait <= 0 {
 		cfg.ContainerWait = 2 * time.Minute
 	}
-	s := &Service{repos: signingRepos{repos}, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
+	s := &Service{catalog: catalog, engine: engine, cfg: cfg, log: log,
 		lists: newListCache(DefaultListTTL), details: newDetailCache(), history: newHistoryCache()}
+	s.repos, s.stacks, s.proxies = liveRepos{s}, liveStacks{s}, liveProxies{s}
+	s.up.Store(newUpstreamSet(repos, stacks, proxies, cfg.Git, cfg.CloneBaseURL))
 	s.diffs, _ = lru.New[diffKey, string](256)
+	// Far more than can be in flight (workers x queue); an evicted entry
+	// belongs to a finished operation.
+	s.pinned, _ = lru.New[string, *upstreamSet](4096)
 	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
 	for _, w := range append(workflows, s.materialWorkflows()...) {
 		engine.Register(s.invalidating(w))

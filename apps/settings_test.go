@@ -3,6 +3,7 @@ package apps
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/library/dotenv"
@@ -31,5 +32,47 @@ func TestPublicHostSettingIsUsedInW9URL(t *testing.T) {
 	}
 	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "defaultEndpointId", Value: "x"}}); apperr.CodeOf(err) != apperr.ValidationFailed {
 		t.Fatalf("bad endpoint id: %v", err)
+	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "defaultEndpointId", Value: "999"}}); apperr.CodeOf(err) != apperr.PreconditionFailed {
+		t.Fatalf("missing endpoint: %v", err)
+	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "defaultEndpointId", Value: "1"}}); err != nil {
+		t.Fatalf("existing endpoint: %v", err)
+	}
+}
+
+func TestParseRetention(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"90d", 90 * 24 * time.Hour, true},
+		{"720h", 720 * time.Hour, true},
+		{"0", 0, true},
+		{"-1h", 0, false},
+		{"xd", 0, false},
+		{"soon", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := ParseRetention(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseRetention(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+	e := newEnv(t)
+	e.Svc.UseSettings(e.DB)
+	ctx := context.Background()
+	if got := e.Svc.AuditRetention(ctx); got != DefaultAuditRetention {
+		t.Errorf("default retention %v", got)
+	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "auditRetention", Value: "7d"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Svc.AuditRetention(ctx); got != 7*24*time.Hour {
+		t.Errorf("retention %v", got)
+	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "auditRetention", Value: "forever"}}); apperr.CodeOf(err) != apperr.ValidationFailed {
+		t.Errorf("bad retention: %v", err)
 	}
 }

@@ -86,7 +86,7 @@ func (s *Service) redeployStack(ctx context.Context, st *portainer.Stack, pullIm
 	if st.GitConfig == nil {
 		return nil, apperr.Precondition("id", "stack %s is not deployed from a git repository", st.Name)
 	}
-	out, err := s.stacks.RedeployStackGit(ctx, st.ID, st.EndpointID, portainer.GitRedeployFromStack(st, s.gitCreds(), pullImages))
+	out, err := s.stacks.RedeployStackGit(ctx, st.ID, st.EndpointID, portainer.GitRedeployFromStack(st, s.gitCreds(ctx), pullImages))
 	if err != nil {
 		return nil, upstreamErr("portainer", err, "redeploy stack")
 	}

@@ -76,7 +76,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	return e
 }
 
-func (e *testEnv) create(t *testing.T, name string, scope Scope) (string, store.APIKey) {
+func (e *testEnv) create(t *testing.T, name string, scope Scope) (string, Key) {
 	t.Helper()
 	plain, k, err := e.svc.Create(context.Background(), name, scope)
 	if err != nil {
@@ -201,12 +201,12 @@ func TestCreateAuthenticateRevoke(t *testing.T) {
 	if k.Prefix != rest[:8] || k.Name != "deploy bot" || k.Scope != "write" || k.ID == "" {
 		t.Fatalf("created key = %+v", k)
 	}
-	if k.Hash != HashKey(plain) || k.Hash == plain {
-		t.Fatalf("stored hash %q is not the hash of the key", k.Hash)
-	}
 	stored, err := e.db.APIKeyByHash(ctx, HashKey(plain))
 	if err != nil || stored.ID != k.ID {
 		t.Fatalf("stored key: %+v, %v", stored, err)
+	}
+	if stored.Hash != HashKey(plain) || stored.Hash == plain {
+		t.Fatalf("stored hash %q is not the hash of the key", stored.Hash)
 	}
 	for _, field := range []string{stored.ID, stored.Name, stored.Prefix, stored.Hash, stored.Scope} {
 		if strings.Contains(field, plain) {

@@ -89,21 +89,21 @@ func prefixOf(plaintext, hash string) string {
 
 // Create makes a new key and returns its plaintext, which is shown once and
 // never stored.
-func (s *Service) Create(ctx context.Context, name string, scope Scope) (string, store.APIKey, error) {
+func (s *Service) Create(ctx context.Context, name string, scope Scope) (string, Key, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return "", store.APIKey{}, apperr.Invalid("name", "must not be empty")
+		return "", Key{}, apperr.Invalid("name", "must not be empty")
 	case utf8.RuneCountInString(name) > maxNameLen:
-		return "", store.APIKey{}, apperr.Invalid("name", "must be at most %d characters", maxNameLen)
+		return "", Key{}, apperr.Invalid("name", "must be at most %d characters", maxNameLen)
 	case strings.EqualFold(name, SeedKeyName):
-		return "", store.APIKey{}, apperr.Invalid("name", "%s is reserved for the key from the environment", SeedKeyName)
+		return "", Key{}, apperr.Invalid("name", "%s is reserved for the key from the environment", SeedKeyName)
 	case !scope.Valid():
-		return "", store.APIKey{}, apperr.Invalid("scope", "unknown scope %q: want read, write or admin", scope)
+		return "", Key{}, apperr.Invalid("scope", "unknown scope %q: want read, write or admin", scope)
 	}
 	plaintext, prefix, err := newKey()
 	if err != nil {
-		return "", store.APIKey{}, err
+		return "", Key{}, err
 	}
 	k, err := s.db.InsertAPIKey(ctx, store.APIKey{
 		Name:      name,
@@ -113,35 +113,43 @@ func (s *Service) Create(ctx context.Context, name string, scope Scope) (string,
 		CreatedAt: s.now().UTC(),
 	})
 	if err != nil {
-		return "", store.APIKey{}, err
+		return "", Key{}, err
 	}
 	s.log.InfoContext(ctx, "created API key", "id", k.ID, "name", k.Name, "prefix", k.Prefix, "scope", k.Scope)
-	return plaintext, k, nil
+	return plaintext, keyOf(k), nil
 }
 
 // List returns every key, revoked ones included. No plaintext exists to
 // return.
-func (s *Service) List(ctx context.Context) ([]store.APIKey, error) {
-	return s.db.ListAPIKeys(ctx)
+func (s *Service) List(ctx context.Context) ([]Key, error) {
+	rows, err := s.db.ListAPIKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Key, 0, len(rows))
+	for _, k := range rows {
+		out = append(out, keyOf(k))
+	}
+	return out, nil
 }
 
 // Revoke revokes the key with that ID or display prefix (with or without
 // "am_" in front) and returns it. Revoked keys stop working at once: every
 // request looks its key up.
-func (s *Service) Revoke(ctx context.Context, idOrPrefix string) (store.APIKey, error) {
+func (s *Service) Revoke(ctx context.Context, idOrPrefix string) (Key, error) {
 	idOrPrefix = strings.TrimSpace(idOrPrefix)
 	if rest, ok := strings.CutPrefix(idOrPrefix, KeyPrefix); ok && len(rest) == displayPrefix {
 		idOrPrefix = rest
 	}
 	k, err := s.db.RevokeAPIKey(ctx, idOrPrefix)
 	if err != nil {
-		return store.APIKey{}, err
+		return Key{}, err
 	}
 	s.mu.Lock()
 	delete(s.touched, k.ID)
 	s.mu.Unlock()
 	s.log.InfoContext(ctx, "revoked API key", "id", k.ID, "name", k.Name, "prefix", k.Prefix)
-	return k, nil
+	return keyOf(k), nil
 }
 
 var (

@@ -49,12 +49,18 @@ type Options struct {
 	AroundOperations graphql.OperationMiddleware
 	// RootFieldAuth checks the caller's rights on every root field
 	// (queries, mutations, subscriptions) before it resolves.
-	RootFieldAuth  graphql.RootFieldMiddleware
-	Ready          []ReadyCheck
-	Sandbox        []string
-	AllowedOrigins []string
-	Registry       *prometheus.Registry
-	Log            *slog.Logger
+	RootFieldAuth graphql.RootFieldMiddleware
+	// AuditMutations runs around every root field before RootFieldAuth,
+	// so it sees refused calls too (the audit log).
+	AuditMutations graphql.RootFieldMiddleware
+	// RefusedMutations is told the mutation fields of requests the key
+	// check refused (401).
+	RefusedMutations RefusedMutations
+	Ready            []ReadyCheck
+	Sandbox          []string
+	AllowedOrigins   []string
+	Registry         *prometheus.Registry
+	Log              *slog.Logger
 	// GiteaWebhook serves POST /hooks/gitea (nil: no such route).
 	GiteaWebhook GiteaWebhook
 
@@ -107,6 +113,9 @@ func New(o Options) http.Handler {
 	gql := newGraphQL(o)
 	var gh http.Handler = http.MaxBytesHandler(gql, o.BodyLimit)
 	gh = o.Auth.Middleware(gh)
+	if o.RefusedMutations != nil {
+		gh = auditRefusals(o.RefusedMutations, o.BodyLimit, gh)
+	}
 	r.Handle("/graphql", withClientAddr(gh))
 
 	if o.GraphiQL != nil {
@@ -119,7 +128,7 @@ func New(o Options) http.Handler {
 	})
 	r.Get("/readyz", readyHandler(o.Ready, o.Sandbox))
 	if o.GiteaWebhook != nil {
-		r.Method(http.MethodPost, "/hooks/gitea", giteaWebhookHandler(o.GiteaWebhook, o.Log))
+		r.Method(http.MethodPost, "/hooks/gitea", withClientAddr(giteaWebhookHandler(o.GiteaWebhook, o.Log)))
 	}
 	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
@@ -162,6 +171,9 @@ func newGraphQL(o Options) *handler.Server {
 	srv.Use(newPersistedQueries(o.Registry, 1000, 16<<10))
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(depthLimit{Max: o.DepthLimit})
+	if o.AuditMutations != nil {
+		srv.AroundRootFields(o.AuditMutations) // outside the scope check
+	}
 	if o.RootFieldAuth != nil {
 		srv.AroundRootFields(o.RootFieldAuth)
 	}

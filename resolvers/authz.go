@@ -12,6 +12,7 @@ import (
 // adminFields need the admin scope whatever their operation type.
 var adminFields = map[string]bool{
 	"apiKeys": true, "createApiKey": true, "revokeApiKey": true, "updateSettings": true, "settings": true,
+	"auditLog": true, "testUpstream": true,
 }
 
 // AuthorizeRootField enforces scopes in one place, so no resolver can forget

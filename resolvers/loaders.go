@@ -16,8 +16,6 @@ import (
 	"github.com/appmanage/appmanage/apperr"
 
 	"github.com/appmanage/appmanage/apps"
-	"github.com/appmanage/appmanage/datasources/portainer"
-	"github.com/appmanage/appmanage/datasources/proxymanager"
 	"github.com/appmanage/appmanage/graph/model"
 	"github.com/appmanage/appmanage/ops"
 )
@@ -32,10 +30,10 @@ const loaderWait = 2 * time.Millisecond
 // once per request, whichever fields ask for it.
 type Loaders struct {
 	view          *apps.View
-	stack         *dataloadgen.Loader[apps.AppRef, *portainer.Stack]
+	stack         *dataloadgen.Loader[apps.AppRef, *apps.Stack]
 	env           *dataloadgen.Loader[apps.AppRef, apps.AppEnv]
-	containers    *dataloadgen.Loader[apps.AppRef, []portainer.Container]
-	proxies       *dataloadgen.Loader[apps.AppRef, []proxymanager.ProxyHost]
+	containers    *dataloadgen.Loader[apps.AppRef, []apps.Container]
+	proxies       *dataloadgen.Loader[apps.AppRef, []apps.ProxyHost]
 	domains       *dataloadgen.Loader[apps.AppRef, []string]
 	defaultDomain *dataloadgen.Loader[apps.AppRef, string]
 	variables     *dataloadgen.Loader[apps.AppRef, map[string]any]
@@ -104,51 +102,33 @@ func mapAppSummary(a apps.AppSummary) *model.App {
 	}
 }
 
-func mapStack(st *portainer.Stack) *model.Stack {
+func mapStack(st *apps.Stack) *model.Stack {
 	if st == nil {
 		return nil
 	}
 	m := &model.Stack{ID: st.ID, Name: st.Name, Status: st.Status, EndpointID: st.EndpointID,
-		CreatedAt: unixPtr(st.CreationDate), UpdatedAt: unixPtr(st.UpdateDate)}
-	if g := st.GitConfig; g != nil {
+		CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt}
+	if g := st.Git; g != nil {
 		m.Git = &model.StackGit{URL: g.URL, ReferenceName: ptr(g.ReferenceName), ConfigFilePath: ptr(g.ConfigFilePath),
-			ConfigHash: ptr(g.ConfigHash), Authenticated: g.Authentication != nil && g.Authentication.Username != ""}
-		if st.AutoUpdate != nil {
-			m.Git.AutoUpdateInterval = ptr(st.AutoUpdate.Interval)
-		}
+			ConfigHash: ptr(g.ConfigHash), Authenticated: g.Authenticated, AutoUpdateInterval: ptr(g.AutoUpdateInterval)}
 	}
 	return m
 }
 
-func unixPtr(sec int64) *time.Time {
-	if sec <= 0 {
-		return nil
-	}
-	t := time.Unix(sec, 0).UTC()
-	return &t
-}
-
-func mapContainer(c portainer.Container, appID string) model.Container {
-	m := model.Container{ID: c.ID, Name: c.Name(), Image: c.Image, State: c.State, Status: ptr(c.Status),
-		Service: ptr(c.Labels["com.docker.compose.service"]), Main: strings.EqualFold(c.Name(), appID),
-		Ports: make([]model.PortMapping, 0, len(c.Ports))}
+func mapContainer(c apps.Container, appID string) model.Container {
+	m := model.Container{ID: c.ID, Name: c.Name, Image: c.Image, State: c.State, Status: ptr(c.Status),
+		Service: ptr(c.Service), Main: c.IsMainOf(appID), Ports: make([]model.PortMapping, 0, len(c.Ports))}
 	for _, p := range c.Ports {
 		m.Ports = append(m.Ports, model.PortMapping{PrivatePort: p.PrivatePort, PublicPort: ptr(p.PublicPort), IP: ptr(p.IP), Type: p.Type})
 	}
 	return m
 }
 
-func mapProxy(h proxymanager.ProxyHost) model.Proxy {
-	m := model.Proxy{ID: h.ID, Domains: nonNil(h.DomainNames), ForwardScheme: h.ForwardScheme, ForwardHost: h.ForwardHost,
-		ForwardPort: h.ForwardPort, Enabled: h.Enabled, Online: h.Meta.NginxOnline, AdvancedConfig: ptr(h.AdvancedConfig)}
-	if c := h.Certificate; c != nil && c.ID > 0 {
-		m.Certificate = &model.Certificate{ID: c.ID, NiceName: ptr(c.NiceName), Provider: ptr(c.Provider), Domains: nonNil(c.DomainNames)}
-		for _, layout := range []string{time.RFC3339, "2006-01-02 15:04:05"} {
-			if t, err := time.Parse(layout, c.ExpiresOn); err == nil {
-				m.Certificate.ExpiresOn = &t
-				break
-			}
-		}
+func mapProxy(h apps.ProxyHost) model.Proxy {
+	m := model.Proxy{ID: h.ID, Domains: nonNil(h.Domains), ForwardScheme: h.ForwardScheme, ForwardHost: h.ForwardHost,
+		ForwardPort: h.ForwardPort, Enabled: h.Enabled, Online: h.Online, AdvancedConfig: ptr(h.AdvancedConfig)}
+	if c := h.Certificate; c != nil {
+		m.Certificate = &model.Certificate{ID: c.ID, NiceName: ptr(c.NiceName), Provider: ptr(c.Provider), Domains: nonNil(c.Domains), ExpiresOn: c.ExpiresOn}
 	}
 	return m
 }

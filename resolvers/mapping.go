@@ -4,10 +4,10 @@ import (
 	"time"
 
 	"github.com/appmanage/appmanage/apps"
+	"github.com/appmanage/appmanage/auth"
 	"github.com/appmanage/appmanage/graph/model"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
-	"github.com/appmanage/appmanage/store"
 )
 
 func ptr[T comparable](v T) *T {
@@ -79,8 +79,8 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func mapAPIKey(k store.APIKey) *model.APIKey {
-	return &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scope: k.Scope, CreatedAt: k.CreatedAt,
+func mapAPIKey(k auth.Key) *model.APIKey {
+	return &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scope: string(k.Scope), CreatedAt: k.CreatedAt,
 		LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
 }
 

@@ -6,6 +6,7 @@ package resolvers
 import (
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/apps"
+	"github.com/appmanage/appmanage/audit"
 	"github.com/appmanage/appmanage/auth"
 	"github.com/appmanage/appmanage/health"
 	"github.com/appmanage/appmanage/library"
@@ -20,6 +21,7 @@ type Resolver struct {
 	Library *library.Library
 	Checker *health.Checker
 	Auth    *auth.Service
+	Audit   *audit.Log // nil: no audit log
 	Version string
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/appmanage/appmanage/apperr"
 )
 
@@ -38,25 +40,47 @@ func (db *DB) GetSetting(ctx context.Context, key string) (Setting, error) {
 	if err != nil {
 		return Setting{}, fmt.Errorf("get setting %q: %w", key, err)
 	}
+	if s.Secret {
+		if s.Value, err = db.sealer.open(key, s.Value); err != nil {
+			return Setting{}, err
+		}
+	}
 	return s, nil
 }
 
 // SetSetting creates or replaces a setting. Secrecy is sticky: once a key
 // has been stored as secret it stays secret even if a later caller passes
 // secret=false, so a caller's mistake cannot publish a secret through
-// ListSettings.
+// ListSettings. Secret values are stored sealed (see secrets.go).
 func (db *DB) SetSetting(ctx context.Context, key, value string, secret bool) error {
 	if strings.TrimSpace(key) == "" {
 		return apperr.Invalid("key", "must not be empty")
 	}
-	_, err := db.W.ExecContext(ctx, `INSERT INTO settings (key, value, secret, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value, secret = MAX(secret, excluded.secret),
-			updated_at = excluded.updated_at`, key, value, secret, time.Now().UTC())
-	if err != nil {
-		// The value is not in the error: it may be a secret.
-		return fmt.Errorf("set setting %q: %w", key, err)
-	}
-	return nil
+	return db.Tx(ctx, func(tx *sqlx.Tx) error {
+		if !secret {
+			var was bool
+			err := tx.GetContext(ctx, &was, `SELECT secret FROM settings WHERE key = ?`, key)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("set setting %q: %w", key, err)
+			}
+			secret = was
+		}
+		stored := value
+		if secret {
+			var err error
+			if stored, err = db.sealer.seal(key, value); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, secret, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, secret = MAX(secret, excluded.secret),
+				updated_at = excluded.updated_at`, key, stored, secret, time.Now().UTC())
+		if err != nil {
+			// The value is not in the error: it may be a secret.
+			return fmt.Errorf("set setting %q: %w", key, err)
+		}
+		return nil
+	})
 }
 
 // ListSettings returns every setting ordered by key. Secret values are not

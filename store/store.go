@@ -30,6 +30,8 @@ type DB struct {
 	W    *sqlx.DB // exactly one connection; every write goes here
 	R    *sqlx.DB // read-only pool
 	Path string
+
+	sealer *sealer // secret settings' key (SecretKeyFile beside the database)
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -56,6 +58,27 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	sl, created, err := loadSealer(filepath.Dir(path))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	db := &DB{W: w, Path: path, sealer: sl}
+	if created {
+		var sealed int
+		if err := w.GetContext(ctx, &sealed, `SELECT count(*) FROM settings WHERE value LIKE 'enc:v1:%'`); err != nil || sealed > 0 {
+			w.Close()
+			_ = os.Remove(filepath.Join(filepath.Dir(path), SecretKeyFile)) // the new key is of no use
+			return nil, errors.Join(fmt.Errorf("%w: %s was missing, but the database holds %d sealed settings: restore the file (a new key cannot read them)",
+				ErrSecretKey, filepath.Join(filepath.Dir(path), SecretKeyFile), sealed), err)
+		}
+	}
+	if n, err := db.sealPlainSecrets(ctx); err != nil {
+		w.Close()
+		return nil, err
+	} else if n > 0 {
+		log.InfoContext(ctx, "sealed secret settings stored in plain text by an older version", "count", n)
+	}
 	r, err := sqlx.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+common+"&mode=ro")
 	if err != nil {
 		w.Close()
@@ -63,7 +86,8 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &DB{W: w, R: r, Path: path}, nil
+	db.R = r
+	return db, nil
 }
 
 // Close closes both pools.

@@ -1,6 +1,7 @@
 package gitea_test
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/appmanage/appmanage/datasources/contract"
 	"github.com/appmanage/appmanage/datasources/gitea"
+	giteafake "github.com/appmanage/appmanage/datasources/gitea/fake"
 	"github.com/appmanage/appmanage/datasources/suite"
 	"github.com/appmanage/appmanage/datasources/upstream"
 )
@@ -79,6 +81,10 @@ func TestContract(t *testing.T) {
 	}
 	_, err = c.Version(ctx)
 	must("Version", err)
+	// The settings' live test (CurrentUser, CheckCreateRepo's empty name).
+	_, err = c.CurrentUser(ctx)
+	must("CurrentUser", err)
+	must("CheckCreateRepo", c.CheckCreateRepo(ctx))
 	_, err = c.CreateRepo(ctx, name, gitea.CreateRepoOptions{Description: "contract"})
 	must("CreateRepo", err)
 	_, err = c.CreateRepo(ctx, name, gitea.CreateRepoOptions{})
@@ -149,6 +155,13 @@ func TestContract(t *testing.T) {
 		orgCfg.Owner = "apps"
 		_, err = newClient(t, orgCfg).CreateRepo(ctx, "in-org", gitea.CreateRepoOptions{})
 		must("CreateRepo in org", err)
+		must("CheckCreateRepo in org", newClient(t, orgCfg).CheckCreateRepo(ctx))
+		out := tgt.Fake.AddUser(giteafake.User{Login: "outsider"})
+		outCfg := orgCfg
+		outCfg.Token = out.Token
+		if err := newClient(t, outCfg).CheckCreateRepo(ctx); !errors.Is(err, gitea.ErrCannotCreateRepos) || upstream.StatusOf(err) != 403 {
+			t.Fatalf("CheckCreateRepo by a non-member: %v", err)
+		}
 	}
 
 	suite.ReportExtraFields(t, "gitea", v.ExtraFields())

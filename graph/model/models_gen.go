@@ -58,6 +58,51 @@ type AppImage struct {
 	Tried []string `json:"tried"`
 }
 
+type AuditConnection struct {
+	Nodes      []AuditEntry `json:"nodes"`
+	Edges      []AuditEdge  `json:"edges"`
+	PageInfo   *PageInfo    `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+type AuditEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEntry `json:"node"`
+}
+
+// One audited call: a mutation (accepted or refused: authentication, scope, validation) or an
+// operation a webhook started. Arguments are as the caller sent them, with secret values replaced
+// by "[redacted]".
+type AuditEntry struct {
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+	// The API key's id and name; null for a webhook or a call without a valid key.
+	KeyID   *string `json:"keyId,omitempty"`
+	KeyName *string `json:"keyName,omitempty"`
+	// The client's address (the TCP peer); for a webhook, Gitea's.
+	ClientAddress *string `json:"clientAddress,omitempty"`
+	// api, or webhook:gitea for an operation a Gitea push started.
+	Source string `json:"source"`
+	// The mutation's name (installApp, updateSettings, ...); redeployApp for a webhook's redeploy.
+	Mutation  string         `json:"mutation"`
+	AppID     *string        `json:"appId,omitempty"`
+	Arguments map[string]any `json:"arguments"`
+	// The operation it started, when it started one.
+	OperationID *string `json:"operationId,omitempty"`
+	// The error's extensions.code when it was refused or failed; null when it succeeded.
+	ErrorCode *string `json:"errorCode,omitempty"`
+	// The operation id, the error code, or OK.
+	Outcome string `json:"outcome"`
+}
+
+type AuditFilter struct {
+	// An API key's id or name.
+	Key      *string    `json:"key,omitempty"`
+	Mutation *string    `json:"mutation,omitempty"`
+	AppID    *string    `json:"appId,omitempty"`
+	Since    *time.Time `json:"since,omitempty"`
+}
+
 // An app of the library that can be installed.
 type CatalogApp struct {
 	Name      string  `json:"name"`
@@ -423,6 +468,18 @@ type UpstreamHealth struct {
 	Version   *string `json:"version,omitempty"`
 	LatencyMs *int    `json:"latencyMs,omitempty"`
 	Error     *string `json:"error,omitempty"`
+}
+
+// The result of a live test of an upstream connection (testUpstream).
+type UpstreamTest struct {
+	Upstream string  `json:"upstream"`
+	Ok       bool    `json:"ok"`
+	Version  *string `json:"version,omitempty"`
+	// What was verified, in order.
+	Checks []string `json:"checks"`
+	// When ok is false: UPSTREAM_REJECTED or UPSTREAM_UNAVAILABLE.
+	Code    *string `json:"code,omitempty"`
+	Message *string `json:"message,omitempty"`
 }
 
 // Where an installed app stands, derived from its Portainer stack, its containers and its operations.

@@ -206,6 +206,35 @@ func (s *Server) Token(login string) string {
 	return ""
 }
 
+// AddToken gives login another API token and returns it ("" for an
+// unknown login). Gitea users may hold several tokens at once.
+func (s *Server) AddToken(login string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[strings.ToLower(login)]
+	if u == nil {
+		return ""
+	}
+	tok := randomHex(20)
+	u.Tokens = append(u.Tokens, tok)
+	s.tokens[tok] = strings.ToLower(u.Login)
+	return tok
+}
+
+// RevokeToken deletes an API token; requests with it get 401 from then on.
+func (s *Server) RevokeToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	login, ok := s.tokens[token]
+	if !ok {
+		return
+	}
+	delete(s.tokens, token)
+	if u := s.users[login]; u != nil {
+		u.Tokens = slices.DeleteFunc(u.Tokens, func(t string) bool { return t == token })
+	}
+}
+
 // Password returns login's password, or "".
 func (s *Server) Password(login string) string {
 	s.mu.Lock()
