@@ -33,6 +33,8 @@ type MaterialInput struct {
 	Edits []FileEdit `json:"edits,omitempty"`
 	// Target is the commit rollback restores.
 	Target string `json:"target,omitempty"`
+	// Upgrade is the version change an upgrade commits.
+	Upgrade *UpgradeTarget `json:"upgrade,omitempty"`
 }
 
 // FileEdit is one change of UpdateAppFiles: new content for Path, or its
@@ -183,6 +185,9 @@ func (s *Service) editChanges(ctx context.Context, repo, head string, edits []Fi
 
 // plan is what the operation still has to commit on top of head.
 func (s *Service) plan(ctx context.Context, in MaterialInput, repo, head string) ([]gitea.FileChange, string, error) {
+	if in.Upgrade != nil {
+		return s.upgradeChanges(ctx, in, repo, head)
+	}
 	if in.Target != "" {
 		changes, err := s.treeChanges(ctx, repo, head, in.Target)
 		return changes, "Restore the material of commit " + shortID(in.Target), err

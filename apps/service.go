@@ -122,6 +122,8 @@ type Service struct {
 	log     *slog.Logger
 
 	settings SettingsStore // nil: run-time settings are off
+	probe    HTTPProbe     // nil: the upgrade's health gate makes no HTTP check
+	images   Images        // nil: Portainer's image routes are not available
 
 	lists   *listCache   // short-TTL upstream lists for the read side
 	derived derivedCache // indexes built from those lists
@@ -151,7 +153,8 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 		lists: newListCache(DefaultListTTL), details: newDetailCache(), history: newHistoryCache()}
 	s.diffs, _ = lru.New[diffKey, string](256)
 	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
-	for _, w := range append(workflows, s.materialWorkflows()...) {
+	workflows = append(append(workflows, s.materialWorkflows()...), s.upgradeWorkflow())
+	for _, w := range workflows {
 		engine.Register(s.invalidating(w))
 	}
 	return s

@@ -70,6 +70,7 @@ type ComplexityRoot struct {
 		Repository    func(childComplexity int) int
 		Stack         func(childComplexity int) int
 		Status        func(childComplexity int) int
+		Updates       func(childComplexity int) int
 		Variables     func(childComplexity int) int
 		Version       func(childComplexity int) int
 	}
@@ -228,7 +229,7 @@ type ComplexityRoot struct {
 		UpdateAppGit      func(childComplexity int, id string, input model.UpdateAppGitInput) int
 		UpdateAppProxy    func(childComplexity int, id string, proxyID int, domains []string) int
 		UpdateSettings    func(childComplexity int, input []model.SettingInput) int
-		UpgradeApp        func(childComplexity int, id string, version string) int
+		UpgradeApp        func(childComplexity int, id string, version string, healthTimeout *int, idempotencyKey *string) int
 	}
 
 	Operation struct {
@@ -398,6 +399,7 @@ type AppResolver interface {
 	Ports(ctx context.Context, obj *model.App) ([]model.PlannedPort, error)
 	History(ctx context.Context, obj *model.App, first *int, after *string) (*model.CommitConnection, error)
 	Diff(ctx context.Context, obj *model.App, from string, to string) (string, error)
+	Updates(ctx context.Context, obj *model.App) ([]string, error)
 }
 type MutationResolver interface {
 	InstallApp(ctx context.Context, input model.InstallAppInput) (*model.Operation, error)
@@ -408,7 +410,7 @@ type MutationResolver interface {
 	RedeployApp(ctx context.Context, id string, pullImages *bool, idempotencyKey *string) (*model.Operation, error)
 	UpdateAppGit(ctx context.Context, id string, input model.UpdateAppGitInput) (*model.Operation, error)
 	UpdateAppEnv(ctx context.Context, id string, changes []model.EnvVarInput) (*model.Operation, error)
-	UpgradeApp(ctx context.Context, id string, version string) (*model.Operation, error)
+	UpgradeApp(ctx context.Context, id string, version string, healthTimeout *int, idempotencyKey *string) (*model.Operation, error)
 	RepairApp(ctx context.Context, id string) (*model.Operation, error)
 	UpdateAppFiles(ctx context.Context, id string, files []model.FileChangeInput, message *string, idempotencyKey *string) (*model.Operation, error)
 	RollbackApp(ctx context.Context, id string, commit string, idempotencyKey *string) (*model.Operation, error)
@@ -622,6 +624,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.Status(childComplexity), true
+	case "App.updates":
+		if e.ComplexityRoot.App.Updates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.Updates(childComplexity), true
 	case "App.variables":
 		if e.ComplexityRoot.App.Variables == nil {
 			break
@@ -1384,7 +1392,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpgradeApp(childComplexity, args["id"].(string), args["version"].(string)), true
+		return e.ComplexityRoot.Mutation.UpgradeApp(childComplexity, args["id"].(string), args["version"].(string), args["healthTimeout"].(*int), args["idempotencyKey"].(*string)), true
 
 	case "Operation.appId":
 		if e.ComplexityRoot.Operation.AppID == nil {
@@ -2149,7 +2157,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/app.graphqls" "schema/catalog.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls"
+//go:embed "schema/app.graphqls" "schema/catalog.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/upgrade.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2170,6 +2178,7 @@ var sources = []*ast.Source{
 	{Name: "schema/proxy.graphqls", Input: sourceData("schema/proxy.graphqls"), BuiltIn: false},
 	{Name: "schema/schema.graphqls", Input: sourceData("schema/schema.graphqls"), BuiltIn: false},
 	{Name: "schema/settings.graphqls", Input: sourceData("schema/settings.graphqls"), BuiltIn: false},
+	{Name: "schema/upgrade.graphqls", Input: sourceData("schema/upgrade.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -2237,6 +2246,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_history(ctx, field)
 	case "diff":
 		return ec.fieldContext_App_diff(ctx, field)
+	case "updates":
+		return ec.fieldContext_App_updates(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type App", field.Name)
 }
@@ -3402,6 +3413,22 @@ func (ec *executionContext) field_Mutation_upgradeApp_args(ctx context.Context, 
 		return nil, err
 	}
 	args["version"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "healthTimeout",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["healthTimeout"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg3
 	return args, nil
 }
 
@@ -4346,6 +4373,29 @@ func (ec *executionContext) fieldContext_App_diff(ctx context.Context, field gra
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _App_updates(ctx context.Context, field graphql.CollectedField, obj *model.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_updates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().Updates(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_App_updates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("App", field, true, true, "String")
 }
 
 func (ec *executionContext) _AppConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AppConnection) (ret graphql.Marshaler) {
@@ -6703,7 +6753,7 @@ func (ec *executionContext) _Mutation_upgradeApp(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpgradeApp(ctx, fc.Args["id"].(string), fc.Args["version"].(string))
+			return ec.Resolvers.Mutation().UpgradeApp(ctx, fc.Args["id"].(string), fc.Args["version"].(string), fc.Args["healthTimeout"].(*int), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
@@ -11596,6 +11646,12 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._App_diff(ctx, field, obj)
+				})
+		case "updates":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._App_updates(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

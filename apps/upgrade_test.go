@@ -1,0 +1,217 @@
+package apps
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/gitea"
+	"github.com/appmanage/appmanage/library"
+	"github.com/appmanage/appmanage/library/dotenv"
+	"github.com/appmanage/appmanage/ops"
+)
+
+// The upgrade tests use a synthetic library app with two versions, whose
+// image tag is the version.
+const (
+	upApp    = "twover"
+	upOld    = "v1.10.3"
+	upNew    = "v1.11.0"
+	upImage  = "traefik/whoami:"
+	upDomain = "tw.example.com"
+)
+
+func upgradeLibrary(t testing.TB, restart string) *library.Library {
+	t.Helper()
+	restartLine := ""
+	if restart != "" {
+		restartLine = "    restart: " + restart + "\n"
+	}
+	fsys := fstest.MapFS{
+		upApp + "/.env": {Data: []byte("W9_REPO=traefik/whoami\nW9_DIST=community\nW9_VERSION=" + upOld +
+			"\nW9_HTTP_PORT_SET=9471\nW9_TIMEZONE=UTC\nW9_LOG_LEVEL=info\nW9_ID=twover\nW9_HTTP_PORT=80\nW9_URL=localhost:9471\nW9_NETWORK=websoft9\n")},
+		upApp + "/docker-compose.yml": {Data: []byte(`services:
+  whoami:
+    image: $W9_REPO:$W9_VERSION
+    container_name: $W9_ID
+` + restartLine + `    env_file: .env
+    command: --name $W9_ID
+    ports:
+      - $W9_HTTP_PORT_SET:80
+    volumes:
+      - data:/data
+    labels:
+      com.docker.compose.http.port: "80"
+volumes:
+  data:
+networks:
+  default:
+    name: $W9_NETWORK
+    external: true
+`)},
+		upApp + "/variables.json": {Data: []byte(`{"name":"twover","trademark":"Two versions","edition":[{"dist":"community","version":["` + upNew + `","` + upOld + `","latest"]}]}`)},
+	}
+	lib, err := library.Load(fsys, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := lib.Problems(); len(p) != 0 {
+		t.Fatalf("library problems: %+v", p)
+	}
+	return lib
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+		ok   bool
+	}{
+		{"1.10", "1.9", 1, true},
+		{"v1.11.0", "v1.10.3", 1, true},
+		{"1.2", "1.2.0", -1, true},
+		{"1.2", "1.2-rc1", 1, true},
+		{"6.9", "6.9", 0, true},
+		{"1.26-ee", "1.25", 1, true},
+		{"latest", "1.0", 0, false},
+		{"1.0", "", 0, false},
+	} {
+		got, ok := compareVersions(c.a, c.b)
+		if got != c.want || ok != c.ok {
+			t.Errorf("compareVersions(%q, %q) = %d, %v; want %d, %v", c.a, c.b, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestUpdatesListsNewerVersionsNewestFirst(t *testing.T) {
+	e := newEnv(t, withLibrary(upgradeLibrary(t, "")))
+	vars := map[string]any{"edition": []any{map[string]any{"dist": "community", "version": []any{"v1.12.1", upNew, upOld, "v1.9.0", "latest"}}}}
+	if got := e.Svc.Updates(upApp, upOld, vars); !slices.Equal(got, []string{"v1.12.1", upNew}) {
+		t.Errorf("updates from the repository and the library: %q", got)
+	}
+	if got := e.Svc.Updates(upApp, upOld, nil); !slices.Equal(got, []string{upNew}) {
+		t.Errorf("updates from the library alone: %q", got)
+	}
+	if got := e.Svc.Updates(upApp, upNew, nil); len(got) != 0 {
+		t.Errorf("the newest version has updates %q", got)
+	}
+	if got := e.Svc.Updates("nosuchapp", "1.0", map[string]any{"edition": []any{map[string]any{"version": 1.5}}}); !slices.Equal(got, []string{"1.5"}) {
+		t.Errorf("a number version in variables.json: %q", got)
+	}
+}
+
+func TestUpgradedEnvKeepsUserValuesAndAddsTemplateKeys(t *testing.T) {
+	lib := upgradeLibrary(t, "")
+	app, _ := lib.Get(upApp)
+	env, err := dotenv.Parse([]byte("# mine\nW9_VERSION=" + upOld + "\nW9_DIST=community\nW9_TIMEZONE='Europe/Berlin'\nW9_HTTP_PORT_SET=9999\nW9_ID=tw1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := upgradedEnv(env, &UpgradeTarget{Version: upNew, Dist: "community"}, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"W9_REPO", "W9_LOG_LEVEL", "W9_HTTP_PORT", "W9_URL", "W9_NETWORK"}
+	if !slices.Equal(added, want) {
+		t.Errorf("added %q, want %q", added, want)
+	}
+	for k, v := range map[string]string{"W9_VERSION": upNew, "W9_TIMEZONE": "Europe/Berlin", "W9_HTTP_PORT_SET": "9999", "W9_ID": "tw1", "W9_LOG_LEVEL": "info"} {
+		if got, _ := env.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if !strings.HasPrefix(string(env.Bytes()), "# mine\n") {
+		t.Errorf("the comment was lost:\n%s", env.Bytes())
+	}
+}
+
+// upInstall installs the two-version app as tw1 (with a domain when
+// domain is set) and changes its repository's .env as a user would: a
+// value of theirs, and a template key an older template did not have.
+func upInstall(t *testing.T, e *testEnv, appID, domain string) {
+	t.Helper()
+	req := InstallRequest{AppName: upApp, AppID: appID}
+	if domain != "" {
+		req.Domains = []string{domain}
+	}
+	if op := e.install(req); op.Status != ops.StatusSucceeded {
+		t.Fatalf("install: %s %s", op.Status, op.Error)
+	}
+	f, err := e.Repos.GetFile(t.Context(), appID, ".env", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := dotenv.Parse(f.Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Set("W9_TIMEZONE", "Europe/Berlin"); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(env.Bytes()), "W9_LOG_LEVEL=info\n", "", 1)
+	if _, err := e.Repos.CommitFiles(t.Context(), appID, gitea.Commit{Branch: "main", Message: "user edit", Files: []gitea.FileChange{
+		{Operation: gitea.OpUpdate, Path: ".env", Content: []byte(text), SHA: f.SHA},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpgradeRefusals(t *testing.T) {
+	e := newEnv(t, withLibrary(upgradeLibrary(t, "")))
+	upInstall(t, e, "tw1", "")
+	ctx := t.Context()
+	for _, c := range []struct {
+		name string
+		req  UpgradeRequest
+		code apperr.Code
+		msg  string
+	}{
+		{"unlisted version", UpgradeRequest{AppID: "tw1", Version: "9.9"}, apperr.ValidationFailed, `no version "9.9"; listed: ` + upNew + ", " + upOld + ", latest"},
+		{"no version", UpgradeRequest{AppID: "tw1"}, apperr.ValidationFailed, "give the version"},
+		{"the version it runs", UpgradeRequest{AppID: "tw1", Version: upOld}, apperr.PreconditionFailed, "already runs version " + upOld},
+		{"gate too short", UpgradeRequest{AppID: "tw1", Version: upNew, HealthTimeout: time.Second}, apperr.ValidationFailed, "5 to 900 seconds"},
+		{"no such app", UpgradeRequest{AppID: "nope1", Version: upNew}, apperr.NotFound, "nope1"},
+	} {
+		_, err := e.Svc.UpgradeApp(ctx, c.req)
+		if apperr.CodeOf(err) != c.code || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v (want %s naming %q)", c.name, err, c.code, c.msg)
+		}
+	}
+	ops, err := e.Engine.List(ctx, ops.ListFilter{AppID: "tw1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		if op.Kind == KindUpgrade {
+			t.Errorf("a refused upgrade left operation %s", op.ID)
+		}
+	}
+}
+
+// probeServer is NPM's proxy as the health gate reaches it in tests: an
+// HTTP server answering status for the domain (the Host header).
+func probeServer(t *testing.T, status *atomic.Int32) HTTPProbe {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != upDomain {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	t.Cleanup(srv.Close)
+	return NPMProbe(srv.URL, srv.Client())
+}
+
+func upWaitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
