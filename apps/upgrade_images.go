@@ -2,6 +2,7 @@ package apps
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,6 +19,30 @@ type PullProgress struct {
 	Status  string `json:"status"`
 	Current int64  `json:"current,omitempty"`
 	Total   int64  `json:"total,omitempty"`
+}
+
+// PullEvent is the structured detail of a pull's events (ops.Event.Detail
+// holds {"pull": PullEvent}).
+type PullEvent struct {
+	Image string `json:"image"`
+	PullProgress
+}
+
+type pullDetail struct {
+	Pull *PullEvent `json:"pull,omitempty"`
+}
+
+// EventPull decodes the pull progress an event's detail carries; nil when
+// it carries none.
+func EventPull(detail string) *PullEvent {
+	if detail == "" {
+		return nil
+	}
+	var d pullDetail
+	if json.Unmarshal([]byte(detail), &d) != nil {
+		return nil
+	}
+	return d.Pull
 }
 
 // Images is what the upgrade needs of an endpoint's images (Portainer's
@@ -71,9 +96,10 @@ func (s *Service) pullImage(ctx context.Context, r *ops.Run, endpoint int, ref s
 	var bytes int64
 	r.Logf("pulling image %s on endpoint %d", ref, endpoint)
 	err := s.images.PullImage(ctx, endpoint, ref, func(p PullProgress) {
+		detail := pullDetail{Pull: &PullEvent{Image: ref, PullProgress: p}}
 		if p.Layer == "" {
 			if p.Status != "" {
-				r.Logf("pull %s: %s", ref, p.Status)
+				r.LogDetail(detail, "pull %s: %s", ref, p.Status)
 			}
 			return
 		}
@@ -94,9 +120,9 @@ func (s *Service) pullImage(ctx context.Context, r *ops.Run, endpoint int, ref s
 		}
 		l.status, l.at = p.Status, now
 		if p.Total > 0 {
-			r.Logf("pull %s: layer %s %s %d/%d bytes", ref, p.Layer, p.Status, p.Current, p.Total)
+			r.LogDetail(detail, "pull %s: layer %s %s %d/%d bytes", ref, p.Layer, p.Status, p.Current, p.Total)
 		} else {
-			r.Logf("pull %s: layer %s %s", ref, p.Layer, p.Status)
+			r.LogDetail(detail, "pull %s: layer %s %s", ref, p.Layer, p.Status)
 		}
 	})
 	if err != nil {

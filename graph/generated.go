@@ -251,6 +251,7 @@ type ComplexityRoot struct {
 		Message     func(childComplexity int) int
 		OperationID func(childComplexity int) int
 		Progress    func(childComplexity int) int
+		Pull        func(childComplexity int) int
 		Seq         func(childComplexity int) int
 		Status      func(childComplexity int) int
 		Step        func(childComplexity int) int
@@ -305,6 +306,14 @@ type ComplexityRoot struct {
 		ID             func(childComplexity int) int
 		Online         func(childComplexity int) int
 		PortSource     func(childComplexity int) int
+	}
+
+	PullProgress struct {
+		Current func(childComplexity int) int
+		Image   func(childComplexity int) int
+		Layer   func(childComplexity int) int
+		Status  func(childComplexity int) int
+		Total   func(childComplexity int) int
 	}
 
 	Query struct {
@@ -1490,6 +1499,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OperationEvent.Progress(childComplexity), true
+	case "OperationEvent.pull":
+		if e.ComplexityRoot.OperationEvent.Pull == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationEvent.Pull(childComplexity), true
 	case "OperationEvent.seq":
 		if e.ComplexityRoot.OperationEvent.Seq == nil {
 			break
@@ -1729,6 +1744,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Proxy.PortSource(childComplexity), true
+
+	case "PullProgress.current":
+		if e.ComplexityRoot.PullProgress.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Current(childComplexity), true
+	case "PullProgress.image":
+		if e.ComplexityRoot.PullProgress.Image == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Image(childComplexity), true
+	case "PullProgress.layer":
+		if e.ComplexityRoot.PullProgress.Layer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Layer(childComplexity), true
+	case "PullProgress.status":
+		if e.ComplexityRoot.PullProgress.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Status(childComplexity), true
+	case "PullProgress.total":
+		if e.ComplexityRoot.PullProgress.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Total(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -2560,6 +2606,8 @@ func (ec *executionContext) childFields_OperationEvent(ctx context.Context, fiel
 		return ec.fieldContext_OperationEvent_message(ctx, field)
 	case "terminal":
 		return ec.fieldContext_OperationEvent_terminal(ctx, field)
+	case "pull":
+		return ec.fieldContext_OperationEvent_pull(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OperationEvent", field.Name)
 }
@@ -2662,6 +2710,22 @@ func (ec *executionContext) childFields_Proxy(ctx context.Context, field graphql
 		return ec.fieldContext_Proxy_confSource(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Proxy", field.Name)
+}
+
+func (ec *executionContext) childFields_PullProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "image":
+		return ec.fieldContext_PullProgress_image(ctx, field)
+	case "layer":
+		return ec.fieldContext_PullProgress_layer(ctx, field)
+	case "status":
+		return ec.fieldContext_PullProgress_status(ctx, field)
+	case "current":
+		return ec.fieldContext_PullProgress_current(ctx, field)
+	case "total":
+		return ec.fieldContext_PullProgress_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PullProgress", field.Name)
 }
 
 func (ec *executionContext) childFields_Repository(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7870,6 +7934,38 @@ func (ec *executionContext) fieldContext_OperationEvent_terminal(_ context.Conte
 	return graphql.NewScalarFieldContext("OperationEvent", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _OperationEvent_pull(ctx context.Context, field graphql.CollectedField, obj *model.OperationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationEvent_pull(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pull, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PullProgress) graphql.Marshaler {
+			return ec.marshalOPullProgress2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPullProgress(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OperationEvent_pull(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OperationEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PullProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OperationStep_name(ctx context.Context, field graphql.CollectedField, obj *model.OperationStep) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8682,6 +8778,121 @@ func (ec *executionContext) _Proxy_confSource(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Proxy_confSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Proxy", field, true, true, "String")
+}
+
+func (ec *executionContext) _PullProgress_image(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_image(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Image, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_image(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _PullProgress_layer(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_layer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Layer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_layer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _PullProgress_status(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _PullProgress_current(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PullProgress_total(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Query_apps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -12878,6 +13089,11 @@ func (ec *executionContext) _OperationEvent(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "pull":
+			out.Values[i] = ec._OperationEvent_pull(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13195,6 +13411,59 @@ func (ec *executionContext) _Proxy(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Proxy_confSource(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pullProgressImplementors = []string{"PullProgress"}
+
+func (ec *executionContext) _PullProgress(ctx context.Context, sel ast.SelectionSet, obj *model.PullProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pullProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PullProgress")
+		case "image":
+			out.Values[i] = ec._PullProgress_image(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "layer":
+			out.Values[i] = ec._PullProgress_layer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PullProgress_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "current":
+			out.Values[i] = ec._PullProgress_current(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._PullProgress_total(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15088,6 +15357,13 @@ func (ec *executionContext) marshalOOperation2ᚖgithubᚗcomᚋappmanageᚋappm
 		return graphql.Null
 	}
 	return ec._Operation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPullProgress2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPullProgress(ctx context.Context, sel ast.SelectionSet, v *model.PullProgress) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PullProgress(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORepository2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐRepository(ctx context.Context, sel ast.SelectionSet, v *model.Repository) graphql.Marshaler {
