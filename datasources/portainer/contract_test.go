@@ -108,6 +108,10 @@ func TestContract(t *testing.T) {
 		must("migrate", err)
 		_, err = c.ListContainers(ctx, 1, portainer.ContainerFilter{All: true})
 		must("containers", err)
+		must("pull", c.PullImage(ctx, 1, "busybox:1.36", &portainer.RegistryAuth{Username: "u", Password: "p"}, nil))
+		_, err = c.InspectImage(ctx, 1, "busybox:1.36")
+		must("inspect image", err)
+		_, _ = c.InspectImage(ctx, 1, "nosuch:1") // 404
 		must("delete", c.DeleteStack(ctx, st.ID, 1))
 		must("delete migrated", c.DeleteStack(ctx, str.ID, 2))
 	}
@@ -125,8 +129,11 @@ func TestContract(t *testing.T) {
 			t.Errorf("route %s was never checked (checked: %v)", route, v.CheckedRoutes())
 		}
 	}
-	if n := tgt.Fake.Faults.Calls("GET /api/endpoints/{id}/docker/containers/json"); n == 0 {
-		t.Errorf("docker route not exercised")
+	for _, route := range []string{"GET /api/endpoints/{id}/docker/containers/json",
+		"GET /api/endpoints/{id}/docker/images/{rest...}", "POST /api/endpoints/{id}/docker/images/create"} {
+		if n := tgt.Fake.Faults.Calls(route); n == 0 {
+			t.Errorf("docker route %s not exercised", route)
+		}
 	}
 }
 
@@ -280,4 +287,89 @@ func TestDockerShapes(t *testing.T) {
 		t.Errorf("bad filter message = %v", bad["message"])
 	}
 	checkShape(t, "unknown env", getJSON(t, cfg.URL+"/api/endpoints/9/docker/containers/json", 404), shape{"message": "string", "details": "string"})
+
+	// Images: inspect (Docker's ImageInspect) and 404; the pull stream's
+	// lines (jsonmessage.JSONMessage) and a refusal before the stream.
+	imgObj := checkShape(t, "image", getJSON(t, base+"/images/nginx:1/json", 200), shape{
+		"Id": "string", "RepoTags": "array", "RepoDigests": "array", "Parent": "string", "Comment": "string",
+		"Created": "string", "Config": "object", "Architecture": "string", "Os": "string", "Size": "number",
+		"GraphDriver": "object", "RootFS": "object", "Metadata": "object",
+	})
+	if imgObj["RepoTags"].([]any)[0] != "nginx:1" || !strings.HasPrefix(imgObj["RepoDigests"].([]any)[0].(string), "nginx@sha256:") {
+		t.Errorf("image = %v", imgObj)
+	}
+	rootfs := checkShape(t, "RootFS", imgObj["RootFS"], shape{"Type": "string", "Layers": "array"})
+	if rootfs["Type"] != "layers" {
+		t.Errorf("RootFS = %v", rootfs)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, imgObj["Created"].(string)); err != nil {
+		t.Errorf("image Created: %v", err)
+	}
+	nf := checkShape(t, "image 404", getJSON(t, base+"/images/nope:1/json", 404), shape{"message": "string"})
+	if nf["message"] != "No such image: nope:1" {
+		t.Errorf("image 404 message = %v", nf["message"])
+	}
+	lines := postLines(t, base+"/images/create?fromImage=redis&tag=7", 200)
+	statuses := map[string]bool{}
+	for i, l := range lines {
+		m := checkShape(t, fmt.Sprintf("pull line %d", i), l, shape{"status": "string"})
+		for k := range m {
+			if !slices.Contains([]string{"status", "id", "progressDetail", "progress"}, k) {
+				t.Errorf("pull line %d has key %q, which jsonmessage does not", i, k)
+			}
+		}
+		if m["status"] == "Downloading" {
+			pd := checkShape(t, "progressDetail", m["progressDetail"], shape{"current": "number", "total": "number"})
+			if pd["current"].(float64) > pd["total"].(float64) {
+				t.Errorf("progress beyond total: %v", pd)
+			}
+			checkShape(t, "downloading", m, shape{"id": "string", "progress": "string"})
+		}
+		statuses[m["status"].(string)] = true
+	}
+	for _, want := range []string{"Pulling from library/redis", "Pulling fs layer", "Downloading", "Download complete", "Extracting", "Pull complete", "Status: Downloaded newer image for redis:7"} {
+		if !statuses[want] {
+			t.Errorf("pull stream lacks %q (has %v)", want, statuses)
+		}
+	}
+	f.BreakPull("halfway:1", "unexpected EOF")
+	lines = postLines(t, base+"/images/create?fromImage=halfway&tag=1", 200)
+	errLine := checkShape(t, "error line", lines[len(lines)-1], shape{"error": "string", "errorDetail": "object"})
+	checkShape(t, "errorDetail", errLine["errorDetail"], shape{"message": "string"})
+	f.FailPull("denied:1")
+	denied := checkShape(t, "refused pull", postLines(t, base+"/images/create?fromImage=denied&tag=1", 404)[0], shape{"message": "string"})
+	if !strings.HasPrefix(denied["message"].(string), "pull access denied for denied") {
+		t.Errorf("refused pull message = %v", denied["message"])
+	}
+}
+
+// postLines POSTs to url and decodes the answer's JSON values (one, or a
+// JSON-lines stream).
+func postLines(t *testing.T, url string, wantStatus int) []any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, nil)
+	req.Header.Set("X-API-Key", fake.DefaultAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != wantStatus {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %d %s, want %d", url, resp.StatusCode, b, wantStatus)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("POST %s: content type %q", url, ct)
+	}
+	var out []any
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var v any
+		if err := dec.Decode(&v); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatalf("POST %s: %v", url, err)
+		}
+		out = append(out, v)
+	}
 }

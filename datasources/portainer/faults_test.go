@@ -144,6 +144,13 @@ func methodCases() []methodCase {
 		{"DeleteVolume", "DELETE /api/endpoints/{id}/docker/volumes/{name}", func(ctx context.Context, c *portainer.Client, fx *fixture) error {
 			return c.DeleteVolume(ctx, 1, fx.volume)
 		}},
+		{"InspectImage", "GET /api/endpoints/{id}/docker/images/{rest...}", func(ctx context.Context, c *portainer.Client, fx *fixture) error {
+			_, err := c.InspectImage(ctx, 1, "nginx:1.27") // the fixture's stack runs it
+			return err
+		}},
+		{"PullImage", "POST /api/endpoints/{id}/docker/images/create", func(ctx context.Context, c *portainer.Client, fx *fixture) error {
+			return c.PullImage(ctx, 1, "busybox:1.36", nil, nil)
+		}},
 	}
 }
 

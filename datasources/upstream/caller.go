@@ -124,6 +124,13 @@ type Call struct {
 	Idempotent *bool
 	// NoRetry disables retries even for idempotent calls.
 	NoRetry bool
+	// Stream, when set, reads a 2xx answer's body as it arrives (Docker's
+	// JSON-lines progress) instead of the body being read whole; Result
+	// and Memo are then ignored. A failure to read the body counts as a
+	// connection failure (status 0, retried when the call is idempotent);
+	// an error Stream returns for what it read is returned unchanged and
+	// never retried. The per-attempt timeout covers the whole stream.
+	Stream func(body io.Reader) error
 }
 
 // Response is a successful call's raw answer.
@@ -232,6 +239,9 @@ func (c *Caller) once(ctx context.Context, call Call) (*Response, error) {
 	}
 	raw := resp.RawBody()
 	defer raw.Close()
+	if call.Stream != nil && resp.StatusCode() >= 200 && resp.StatusCode() <= 299 {
+		return c.stream(ctx, actx, call, resp, raw, start, timeout)
+	}
 	buf := new([]byte)
 	if call.Memo != nil {
 		// A polled list: read into a reused buffer, which a memo hit then
@@ -272,6 +282,47 @@ func (c *Caller) once(ctx context.Context, call Call) (*Response, error) {
 		body = nil // the reused buffer: never handed out
 	}
 	return &Response{Status: status, Header: resp.Header(), Body: body}, nil
+}
+
+// stream hands a 2xx body to call.Stream, telling read failures (a
+// connection failure, retried like one) from what Stream made of the data.
+func (c *Caller) stream(ctx, actx context.Context, call Call, resp *resty.Response, raw io.Reader, start time.Time, timeout time.Duration) (*Response, error) {
+	status := resp.StatusCode()
+	r := &readErrRecorder{r: raw}
+	err := call.Stream(r)
+	dur := time.Since(start)
+	if r.err != nil {
+		c.observe(call, 0, dur)
+		rerr := r.err
+		if ctx.Err() == nil && actx.Err() != nil {
+			rerr = fmt.Errorf("timed out after %s: %w", timeout, context.DeadlineExceeded)
+		}
+		c.log.WarnContext(ctx, "upstream stream broke", "method", call.Method, "route", call.Route, "latency", dur, "error", rerr)
+		return nil, &APIError{Upstream: c.cfg.Upstream, Method: call.Method, Path: call.Path, Err: rerr}
+	}
+	c.observe(call, status, dur)
+	c.log.DebugContext(ctx, "upstream call", "method", call.Method, "route", call.Route, "status", status, "latency", dur, "streamed", true)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: status, Header: resp.Header()}, nil
+}
+
+// readErrRecorder keeps the first read error other than io.EOF.
+type readErrRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (x *readErrRecorder) Read(p []byte) (int, error) {
+	if x.err != nil {
+		return 0, x.err
+	}
+	n, err := x.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		x.err = err
+	}
+	return n, err
 }
 
 func (c *Caller) observe(call Call, status int, d time.Duration) {

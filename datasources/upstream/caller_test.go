@@ -169,3 +169,58 @@ func TestSecretsStayOutOfLogsAndErrors(t *testing.T) {
 		t.Errorf("logs carry the secret:\n%s", logs.String())
 	}
 }
+
+// TestStream: a 2xx body reaches Stream as it arrives; an error Stream
+// makes of the data is returned unchanged and not retried; a body that
+// breaks off is a connection failure, retried when idempotent; a non-2xx
+// answer is an APIError and Stream never runs.
+func TestStream(t *testing.T) {
+	var n atomic.Int32
+	c := newCaller(t, func(w http.ResponseWriter, r *http.Request) {
+		call := n.Add(1)
+		switch r.URL.Path {
+		case "/ok":
+			_, _ = io.WriteString(w, "a\nb\n")
+		case "/cut":
+			if call == 1 {
+				w.Header().Set("Content-Length", "100")
+				_, _ = io.WriteString(w, "partial")
+				return // shorter than announced: the client's read fails
+			}
+			_, _ = io.WriteString(w, "whole\n")
+		case "/bad":
+			w.WriteHeader(404)
+			_, _ = io.WriteString(w, "nope")
+		}
+	})
+	ctx := context.Background()
+	var got string
+	read := func(r io.Reader) error {
+		b, err := io.ReadAll(r)
+		got = string(b)
+		return err
+	}
+	if _, err := c.Do(ctx, Call{Method: http.MethodPost, Path: "/ok", Stream: read}); err != nil || got != "a\nb\n" {
+		t.Fatalf("ok: %q, %v", got, err)
+	}
+	sentinel := errors.New("daemon said no")
+	n.Store(0)
+	_, err := c.Do(ctx, Call{Method: http.MethodPost, Path: "/ok", Idempotent: Bool(true), Stream: func(io.Reader) error { return sentinel }})
+	if !errors.Is(err, sentinel) || n.Load() != 1 {
+		t.Fatalf("stream error: %v after %d calls, want the sentinel once", err, n.Load())
+	}
+	n.Store(0)
+	if _, err := c.Do(ctx, Call{Method: http.MethodPost, Path: "/cut", Idempotent: Bool(true), Stream: read}); err != nil || got != "whole\n" || n.Load() != 2 {
+		t.Fatalf("cut: %q, %v after %d calls, want a retried success", got, err, n.Load())
+	}
+	n.Store(0)
+	_, err = c.Do(ctx, Call{Method: http.MethodPost, Path: "/cut", Stream: read})
+	if StatusOf(err) != 0 || !errors.Is(err, ErrUnavailable) || n.Load() != 1 {
+		t.Fatalf("cut, not idempotent: %v after %d calls", err, n.Load())
+	}
+	ran := false
+	_, err = c.Do(ctx, Call{Method: http.MethodPost, Path: "/bad", Stream: func(io.Reader) error { ran = true; return nil }})
+	if StatusOf(err) != 404 || ran {
+		t.Fatalf("404: %v, stream ran %v", err, ran)
+	}
+}

@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -68,6 +69,20 @@ func (s *Server) LackExecutable(image, exe string) {
 	s.images[image] = f
 }
 
+// imageFaultLocked is what FailPull and LackExecutable set for ref, under
+// any spelling of it.
+func (s *Server) imageFaultLocked(ref string) imageFault {
+	if f, ok := s.images[ref]; ok {
+		return f
+	}
+	for k, f := range s.images {
+		if normOr(k) == normOr(ref) {
+			return f
+		}
+	}
+	return imageFault{}
+}
+
 func (s *Server) imagesLocked() map[string]imageFault {
 	if s.images == nil {
 		s.images = map[string]imageFault{}
@@ -77,6 +92,7 @@ func (s *Server) imagesLocked() map[string]imageFault {
 
 type upOpts struct {
 	forceRecreate bool // redeploy: recreate every container
+	pull          bool // redeploy with PullImage: pull every image, present or not
 	removeOrphans bool // prune: remove containers of services that are gone
 }
 
@@ -166,19 +182,36 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 			}
 		}
 	}
-	// Images are pulled before anything is created.
+	// Images the endpoint lacks are pulled before anything is created
+	// (compose's default pull_policy "missing"; a redeploy with PullImage
+	// pulls them all).
 	var progress []string
+	var pulled []string
 	for _, st := range steps {
-		if st.keep != nil || !s.images[st.w.c.Image].unpullable {
+		if st.keep != nil {
 			continue
 		}
-		repo := st.w.c.Image
-		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-			repo = repo[:i]
+		img := st.w.c.Image
+		norm, err := normalizeRef(img)
+		if err != nil {
+			return &composeErr{progress: progress, last: fmt.Sprintf("invalid reference format: %q", img)}
 		}
-		msg := fmt.Sprintf("pull access denied for %s, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", repo)
-		progress = append(progress, fmt.Sprintf(" %s Pulling ", st.w.service), fmt.Sprintf(" %s Error %s", st.w.service, msg))
-		return &composeErr{progress: progress, last: "Error response from daemon: " + msg}
+		if !o.pull && s.findImageLocked(endpointID, norm) != nil || slices.Contains(pulled, norm) {
+			continue
+		}
+		// Only a failed pull's lines are kept in the output: a successful
+		// one's would be " svc Pulling" and " svc Pulled".
+		if status, msg := s.pullDecisionLocked(context.Background(), norm); status != 0 {
+			progress = append(progress, fmt.Sprintf(" %s Pulling ", st.w.service), fmt.Sprintf(" %s Error %s", st.w.service, msg))
+			return &composeErr{progress: progress, last: "Error response from daemon: " + msg}
+		}
+		if msg, broken := s.brokenPulls[norm]; broken {
+			progress = append(progress, fmt.Sprintf(" %s Pulling ", st.w.service), fmt.Sprintf(" %s Error %s", st.w.service, msg))
+			return &composeErr{progress: progress, last: msg}
+		}
+		pulled = append(pulled, norm)
+		// A pulled image stays, whatever becomes of the containers.
+		s.addImageLocked(endpointID, norm, time.Now())
 	}
 	now := time.Now()
 	var created []*Container
@@ -198,7 +231,7 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 			}
 		}
 		progress = append(progress, progressLine("Container", c.Name, "Created"), progressLine("Container", c.Name, "Starting"))
-		if exe := firstWord(c.Command); exe != "" && slices.Contains(s.images[c.Image].lacks, exe) {
+		if exe := firstWord(c.Command); exe != "" && slices.Contains(s.imageFaultLocked(c.Image).lacks, exe) {
 			return &composeErr{progress: progress, last: fmt.Sprintf("Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: %q: executable file not found in $PATH: unknown", exe)}
 		}
 		for i, p := range c.Ports {
@@ -221,6 +254,11 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 		progress = append(progress, progressLine("Container", c.Name, "Started"))
 		c.Created, c.StartedAt = now, now
 		c.State = "running"
+		if code, ok := s.exitImages[normOr(c.Image)]; ok {
+			// FailImage: the process exits at once; `up -d` has
+			// returned by then.
+			c.State, c.ExitCode, c.FinishedAt = "exited", code, now
+		}
 		if c.Hostname == "" {
 			c.Hostname = c.ID[:12]
 		}
@@ -229,6 +267,9 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 
 	// Commit.
 	for _, c := range created {
+		if n, err := normalizeRef(c.Image); err == nil {
+			s.addImageLocked(endpointID, n, now)
+		}
 		for net, att := range c.Networks {
 			c.Networks[net] = s.attachLocked(endpointID, net, att.Aliases)
 		}

@@ -11,6 +11,7 @@ package fake
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -61,6 +62,18 @@ type Options struct {
 	Logger        *slog.Logger
 	// Wrap, when set, wraps the whole handler (contract middleware).
 	Wrap func(http.Handler) http.Handler
+	// Pullable, when set, decides whether an image that is not marked
+	// FailPull can be pulled (by POST /images/create, or by a compose up
+	// that lacks it): nil yes; an error wrapping ErrManifestUnknown is a
+	// registry without that repository or tag (404), any other error an
+	// unreachable registry (500). It gets the normalized reference
+	// (docker.io/library/nginx:1.27) and is called with the fake's lock
+	// held, so it must not call the fake. Nil: every pull succeeds.
+	// RegistryPullable asks a registry (go-containerregistry's remote).
+	Pullable func(ctx context.Context, ref string) error
+	// PullStep is a pause after each line of a pull's progress stream
+	// (default none), for tests that watch a pull as it runs.
+	PullStep time.Duration
 }
 
 // Server is the fake Portainer.
@@ -75,22 +88,27 @@ type Server struct {
 	git     *http.Client
 	log     *slog.Logger
 
-	mu         sync.Mutex
-	endpoints  []Endpoint
-	stacks     map[int]*stackRec
-	nextStack  int
-	containers map[int][]*Container // by endpoint
-	volumes    map[int]map[string]*Volume
-	ipNets     map[string]*ipAlloc // per endpoint/network
-	apiKeys    map[string]bool
-	jwtSecret  []byte
-	jwtSeq     int64
-	jwtCutoff  int64 // tokens with seq <= cutoff are expired
-	authHits   map[string][]time.Time
-	bannedTill map[string]time.Time
-	instanceID string
-	rcNext     int
-	images     map[string]imageFault // by image reference (FailPull, LackExecutable)
+	mu          sync.Mutex
+	endpoints   []Endpoint
+	stacks      map[int]*stackRec
+	nextStack   int
+	containers  map[int][]*Container // by endpoint
+	volumes     map[int]map[string]*Volume
+	ipNets      map[string]*ipAlloc // per endpoint/network
+	apiKeys     map[string]bool
+	jwtSecret   []byte
+	jwtSeq      int64
+	jwtCutoff   int64 // tokens with seq <= cutoff are expired
+	authHits    map[string][]time.Time
+	bannedTill  map[string]time.Time
+	instanceID  string
+	rcNext      int
+	images      map[string]imageFault        // by image reference (FailPull, LackExecutable)
+	imgs        map[int]map[string]*imageRec // image stores by endpoint, by normalized reference
+	brokenPulls map[string]string            // BreakPull: normalized reference -> in-stream error
+	exitImages  map[string]int               // FailImage: normalized reference -> exit code
+	pullAuths   map[string]string            // X-Registry-Auth user of the last pull, by reference
+	cutPulls    map[string]int               // CutPull: pulls left to cut off, by reference
 
 	// rev counts changes of the state above; the encoded lists below are
 	// valid only at the rev they were made at.
@@ -237,6 +255,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	auth("GET /api/endpoints/{id}/docker/containers/{cid}/json", s.handleInspectContainer)
 	auth("GET /api/endpoints/{id}/docker/volumes", s.handleListVolumes)
 	auth("DELETE /api/endpoints/{id}/docker/volumes/{name}", s.handleDeleteVolume)
+	// Docker's image names hold slashes: /images/{name}/json is matched
+	// whole and cut in the handler.
+	auth("GET /api/endpoints/{id}/docker/images/{rest...}", s.handleInspectImage)
+	auth("POST /api/endpoints/{id}/docker/images/create", s.handleCreateImage)
 }
 
 // ---- responses ----
@@ -498,6 +520,9 @@ func (s *Server) AddContainers(endpointID int, project string, containers ...Con
 		}
 		nc.Image = cmp.Or(nc.Image, "busybox:latest")
 		nc.ImageID = cmp.Or(nc.ImageID, imageID(nc.Image))
+		if n, err := normalizeRef(nc.Image); err == nil {
+			s.addImageLocked(endpointID, n, now) // a container's image is on its host
+		}
 		nc.State = cmp.Or(nc.State, "running")
 		if nc.Created.IsZero() {
 			nc.Created = now
@@ -612,6 +637,8 @@ func sha256Sum(b []byte) []byte {
 	return h[:]
 }
 
+// imageID is the simulated id of an image: the same for every spelling
+// of its reference (nginx:1 and docker.io/library/nginx:1).
 func imageID(image string) string {
-	return "sha256:" + hex.EncodeToString(sha256Sum([]byte("image:"+image)))
+	return "sha256:" + hex.EncodeToString(sha256Sum([]byte("image:"+normOr(image))))
 }

@@ -556,7 +556,7 @@ func (s *Server) handleRedeploy(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errStackNotFound)
 		return
 	}
-	if err := s.composeUpLocked(rec.EndpointID, rec.Name, ws, upOpts{forceRecreate: true, removeOrphans: p.Prune}); err != nil {
+	if err := s.composeUpLocked(rec.EndpointID, rec.Name, ws, upOpts{forceRecreate: true, removeOrphans: p.Prune, pull: p.PullImage}); err != nil {
 		writeErr(w, deployErr(err))
 		return
 	}
