@@ -152,6 +152,9 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	s := &Service{repos: signingRepos{repos}, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
 		lists: newListCache(DefaultListTTL), details: newDetailCache(), history: newHistoryCache()}
 	s.diffs, _ = lru.New[diffKey, string](256)
+	if c, ok := stacks.(portainerImageRoutes); ok {
+		s.images = portainerImages{c}
+	}
 	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
 	workflows = append(append(workflows, s.materialWorkflows()...), s.upgradeWorkflow())
 	for _, w := range workflows {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/gitea"
+	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/library/dotenv"
 	"github.com/appmanage/appmanage/ops"
@@ -214,4 +215,224 @@ func upWaitCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// upState is what the upgrade must leave as it found it, or change only
+// as asked.
+type upState struct {
+	commits int
+	files   map[string][]byte
+	volumes []string
+}
+
+func upSnapshot(e *testEnv, appID string) upState {
+	st := upState{commits: e.Gitea.Commits(e.Owner, appID), files: e.Gitea.Files(e.Owner, appID, "main")}
+	for _, v := range e.Portainer.Volumes(1) {
+		st.volumes = append(st.volumes, v.Name+"@"+v.CreatedAt.String())
+	}
+	slices.Sort(st.volumes)
+	return st
+}
+
+// upImages lists the images the app's containers run, and whether all
+// of them run.
+func upImages(e *testEnv, appID string) ([]string, bool) {
+	var out []string
+	running := true
+	for _, c := range e.Portainer.Containers(1) {
+		if strings.EqualFold(c.Labels[projectLabel], appID) {
+			out = append(out, c.Image)
+			running = running && c.State == "running"
+		}
+	}
+	slices.Sort(out)
+	return out, running && len(out) > 0
+}
+
+func upEnvValue(t *testing.T, files map[string][]byte, key string) string {
+	t.Helper()
+	env, err := dotenv.Parse(files[".env"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := env.Get(key)
+	return v
+}
+
+func TestUpgradeSucceeds(t *testing.T) {
+	e := newEnv(t, withLibrary(upgradeLibrary(t, "")))
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	var probes atomic.Int32
+	probe := probeServer(t, &status)
+	e.Svc.UseProbe(func(ctx context.Context, domain string) (int, error) {
+		probes.Add(1)
+		return probe(ctx, domain)
+	})
+	upInstall(t, e, "tw1", upDomain)
+	if imgs, ok := upImages(e, "tw1"); !ok || !slices.Equal(imgs, []string{upImage + upOld}) {
+		t.Fatalf("before the upgrade the app runs %q (all running: %v)", imgs, ok)
+	}
+	if e.Portainer.HasImage(1, upImage+upNew) {
+		t.Fatal("the new image is on the endpoint before the upgrade")
+	}
+	before := upSnapshot(e, "tw1")
+
+	op, err := e.Svc.UpgradeApp(upWaitCtx(t), UpgradeRequest{AppID: "tw1", Version: upNew, HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op = e.wait(op)
+	if op.Status != ops.StatusSucceeded {
+		t.Fatalf("upgrade: %s %s", op.Status, op.Error)
+	}
+	after := upSnapshot(e, "tw1")
+	if after.commits != before.commits+1 {
+		t.Errorf("the upgrade wrote %d commits, want one", after.commits-before.commits)
+	}
+	for k, want := range map[string]string{"W9_VERSION": upNew, "W9_TIMEZONE": "Europe/Berlin", "W9_LOG_LEVEL": "info", "W9_ID": "tw1"} {
+		if got := upEnvValue(t, after.files, k); got != want {
+			t.Errorf("upgraded .env: %s = %q, want %q", k, got, want)
+		}
+	}
+	for p, b := range before.files {
+		if p != ".env" && string(after.files[p]) != string(b) {
+			t.Errorf("the upgrade changed %s", p)
+		}
+	}
+	if imgs, ok := upImages(e, "tw1"); !ok || !slices.Equal(imgs, []string{upImage + upNew}) {
+		t.Errorf("after the upgrade the app runs %q (all running: %v)", imgs, ok)
+	}
+	if !slices.Equal(after.volumes, before.volumes) {
+		t.Errorf("volumes changed: %q -> %q", before.volumes, after.volumes)
+	}
+	if probes.Load() == 0 {
+		t.Error("the health gate never requested the domain")
+	}
+
+	// The pull's events: per layer, byte counts that grow, before the
+	// commit (the old version still running).
+	evs, err := e.Engine.Events(t.Context(), op.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := map[string][]int64{}
+	commitSeq, lastPull := 0, 0
+	for _, ev := range evs {
+		if ev.Step == "commit" && commitSeq == 0 {
+			commitSeq = ev.Seq
+		}
+		p := EventPull(ev.Detail)
+		if p == nil {
+			continue
+		}
+		if ev.Step != "pull" || p.Image != upImage+upNew {
+			t.Errorf("pull detail on event %d of step %q for %q", ev.Seq, ev.Step, p.Image)
+		}
+		lastPull = ev.Seq
+		if p.Layer != "" && p.Total > 0 && p.Status == "Downloading" {
+			layers[p.Layer] = append(layers[p.Layer], p.Current)
+		}
+	}
+	if len(layers) == 0 {
+		t.Fatalf("no pull progress with byte counts in the events")
+	}
+	growing := 0
+	for l, cur := range layers {
+		if !slices.IsSorted(cur) {
+			t.Errorf("layer %s: byte counts %v do not grow", l, cur)
+		}
+		if len(cur) >= 2 && cur[len(cur)-1] > cur[0] {
+			growing++
+		}
+	}
+	if growing == 0 {
+		t.Errorf("no layer reported growing byte counts: %v", layers)
+	}
+	if commitSeq == 0 || lastPull > commitSeq {
+		t.Errorf("the pull (last event %d) did not finish before the commit (event %d)", lastPull, commitSeq)
+	}
+	t.Logf("pull progress: %d layers, counts %v", len(layers), layers)
+
+	if u := e.Svc.Updates(upApp, upNew, nil); len(u) != 0 {
+		t.Errorf("updates after the upgrade: %q", u)
+	}
+}
+
+func TestUpgradeRollsBackWhenTheNewVersionExits(t *testing.T) {
+	e := newEnv(t, withLibrary(upgradeLibrary(t, "")))
+	upInstall(t, e, "tw1", "")
+	e.Portainer.FailImage(upImage+upNew, 3)
+	before := upSnapshot(e, "tw1")
+
+	op, err := e.Svc.UpgradeApp(upWaitCtx(t), UpgradeRequest{AppID: "tw1", Version: upNew, HealthTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op = e.wait(op)
+	if op.Status != ops.StatusRolledBack {
+		t.Fatalf("upgrade to a version that exits: %s %s", op.Status, op.Error)
+	}
+	if want := "health gate: container tw1 is exited (exit code 3)"; !strings.Contains(op.Error, want) {
+		t.Errorf("error %q does not give the gate's reason %q", op.Error, want)
+	}
+	after := upSnapshot(e, "tw1")
+	if after.commits != before.commits+2 {
+		t.Errorf("%d commits, want the upgrade and its revert", after.commits-before.commits)
+	}
+	if len(after.files) != len(before.files) {
+		t.Errorf("files %d -> %d", len(before.files), len(after.files))
+	}
+	for p, b := range before.files {
+		if string(after.files[p]) != string(b) {
+			t.Errorf("%s differs from before the upgrade:\n%s\nwas\n%s", p, after.files[p], b)
+		}
+	}
+	if imgs, ok := upImages(e, "tw1"); !ok || !slices.Equal(imgs, []string{upImage + upOld}) {
+		t.Errorf("after the rollback the app runs %q (all running: %v)", imgs, ok)
+	}
+	if !slices.Equal(after.volumes, before.volumes) {
+		t.Errorf("volumes changed: %q -> %q", before.volumes, after.volumes)
+	}
+	st := stackOf(t, e, "tw1")
+	if st.GitConfig == nil || st.GitConfig.ConfigHash != e.Gitea.Branch(e.Owner, "tw1", "main") {
+		t.Errorf("the stack does not run the revert commit")
+	}
+}
+
+func TestUpgradeRollsBackWhenTheDomainAnswers5xx(t *testing.T) {
+	e := newEnv(t, withLibrary(upgradeLibrary(t, "")))
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	e.Svc.UseProbe(probeServer(t, &status))
+	upInstall(t, e, "tw1", upDomain)
+	before := upSnapshot(e, "tw1")
+	status.Store(http.StatusBadGateway)
+
+	op, err := e.Svc.UpgradeApp(upWaitCtx(t), UpgradeRequest{AppID: "tw1", Version: upNew, HealthTimeout: MinHealthTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op = e.wait(op)
+	if op.Status != ops.StatusRolledBack || !strings.Contains(op.Error, "HTTP request to "+upDomain+" through NPM answered 502") {
+		t.Fatalf("upgrade whose domain answers 502: %s %s", op.Status, op.Error)
+	}
+	after := upSnapshot(e, "tw1")
+	for p, b := range before.files {
+		if string(after.files[p]) != string(b) {
+			t.Errorf("%s differs from before the upgrade", p)
+		}
+	}
+	if imgs, ok := upImages(e, "tw1"); !ok || !slices.Equal(imgs, []string{upImage + upOld}) {
+		t.Errorf("after the rollback the app runs %q (all running: %v)", imgs, ok)
+	}
+}
+
+func stackOf(t *testing.T, e *testEnv, appID string) *portainer.Stack {
+	t.Helper()
+	st, err := e.Stacks.FindStackByName(t.Context(), 1, appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
