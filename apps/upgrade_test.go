@@ -249,7 +249,7 @@ func upImages(e *testEnv, appID string) ([]string, bool) {
 	return out, running && len(out) > 0
 }
 
-func upEnvValue(t *testing.T, files map[string][]byte, key string) string {
+func upEnvValue(t testing.TB, files map[string][]byte, key string) string {
 	t.Helper()
 	env, err := dotenv.Parse(files[".env"])
 	if err != nil {
