@@ -406,6 +406,7 @@ func (s *Service) stepUpgradePreflight(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return apperr.Precondition("version", "%v", err)
 	}
+	var taken map[int]string // what else holds a port: read only when the new version publishes a new one
 	for _, p := range ports {
 		if holder := portHolder(others, p); holder != "" {
 			return apperr.Precondition("version", "version %s publishes %s, which container %s holds on endpoint %d",
@@ -413,9 +414,18 @@ func (s *Service) stepUpgradePreflight(ctx context.Context, r *ops.Run) error {
 		}
 		if portHolder(own, p) != "" {
 			r.Logf("host port %d/%s: the app's own already", p.HostPort, p.Protocol)
-		} else {
-			r.Logf("host port %d/%s: new, and free on endpoint %d", p.HostPort, p.Protocol, in.EndpointID)
+			continue
 		}
+		if taken == nil {
+			if taken, err = s.takenPorts(ctx, in.EndpointID); err != nil {
+				return retryIfTransient(err)
+			}
+		}
+		if holder := taken[p.HostPort]; holder != "" {
+			return apperr.Precondition("version", "version %s publishes %s, which %s holds on endpoint %d",
+				in.Upgrade.Version, p.describe(), holder, in.EndpointID)
+		}
+		r.Logf("host port %d/%s: new, and free on endpoint %d", p.HostPort, p.Protocol, in.EndpointID)
 	}
 	images := serviceImages(project)
 	old := map[string]string{}

@@ -14,6 +14,7 @@ import (
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/gitea"
 	"github.com/appmanage/appmanage/datasources/portainer"
+	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
 	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/library/dotenv"
 	"github.com/appmanage/appmanage/ops"
@@ -435,4 +436,56 @@ func stackOf(t *testing.T, e *testEnv, appID string) *portainer.Stack {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// A step before the commit fails: the operation ends ROLLED_BACK with the
+// reason, nothing was committed and the old version runs on.
+func TestUpgradeStopsBeforeTheCommit(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T, e *testEnv)
+		want  string
+	}{
+		{"the new image cannot be pulled", func(t *testing.T, e *testEnv) {
+			e.Portainer.FailPull(upImage + upNew)
+		}, "pull image " + upImage + upNew},
+		{"a new host port is taken", func(t *testing.T, e *testEnv) {
+			// The material at the head publishes one more port than runs.
+			f, err := e.Repos.GetFile(t.Context(), "tw1", "docker-compose.yml", "main")
+			if err != nil {
+				t.Fatal(err)
+			}
+			compose := strings.Replace(string(f.Content), "      - $W9_HTTP_PORT_SET:80\n", "      - $W9_HTTP_PORT_SET:80\n      - 9472:8080\n", 1)
+			if _, err := e.Repos.CommitFiles(t.Context(), "tw1", gitea.Commit{Branch: "main", Message: "one more port", Files: []gitea.FileChange{
+				{Operation: gitea.OpUpdate, Path: "docker-compose.yml", Content: []byte(compose), SHA: f.SHA},
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Portainer.AddContainers(1, "other", portainerfake.Container{Name: "other1", Image: "nginx:1.27", State: "running",
+				Ports: []portainerfake.PortBinding{{HostPort: 9472, ContainerPort: 80, Protocol: "tcp"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, "publishes host port 9472/tcp (written in docker-compose.yml, service whoami), which container other1 holds"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, withLibrary(upgradeLibrary(t, "")))
+			upInstall(t, e, "tw1", "")
+			c.setup(t, e)
+			before := upSnapshot(e, "tw1")
+			op, err := e.Svc.UpgradeApp(t.Context(), UpgradeRequest{AppID: "tw1", Version: upNew})
+			if err != nil {
+				t.Fatal(err)
+			}
+			op = e.wait(op)
+			if op.Status != ops.StatusRolledBack || !strings.Contains(op.Error, c.want) {
+				t.Fatalf("%s %q; want ROLLED_BACK naming %q", op.Status, op.Error, c.want)
+			}
+			if after := upSnapshot(e, "tw1"); after.commits != before.commits {
+				t.Errorf("%d commits written", after.commits-before.commits)
+			}
+			if imgs, ok := upImages(e, "tw1"); !ok || !slices.Equal(imgs, []string{upImage + upOld}) {
+				t.Errorf("the app runs %q (all running: %v)", imgs, ok)
+			}
+		})
+	}
 }
