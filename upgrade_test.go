@@ -117,7 +117,7 @@ func TestUpgradeAppOverGraphQL(t *testing.T) {
 	grew, probed := false, false
 	for _, ev := range evs.Operation.Events {
 		probed = probed || strings.Contains(ev.Message, "health gate passed")
-		if strings.Contains(ev.Message, "no HTTP probe") || strings.Contains(ev.Message, "no domain") {
+		if strings.Contains(ev.Message, "no HTTP probe") || strings.Contains(ev.Message, "no enabled domain") {
 			t.Errorf("the gate did not ask the domain through the sandbox's NPM: %s", ev.Message)
 		}
 		p := ev.Pull

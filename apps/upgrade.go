@@ -535,30 +535,26 @@ func (s *Service) stepHealthGate(ctx context.Context, r *ops.Run) error {
 	if _, err := r.Get(stateUpgradeImages, &images); err != nil {
 		return err
 	}
-	domain := ""
-	hosts, err := s.appProxies(ctx, in.AppID)
-	if err != nil {
-		return err
-	}
-	for _, h := range hosts {
-		if h.Enabled && len(h.DomainNames) > 0 {
-			domain = h.DomainNames[0]
-			break
-		}
-	}
-	switch {
-	case domain == "":
-		r.Logf("health gate: the app has no domain, so no HTTP check")
-	case s.probe == nil:
-		r.Logf("health gate: no HTTP probe is configured, so %s is not requested", domain)
-		domain = ""
-	}
 	r.Logf("health gate: waiting up to %s (until %s)", time.Until(deadline).Round(time.Second), deadline.UTC().Format(time.RFC3339))
+	domain, domainKnown := "", false
 	wait := 250 * time.Millisecond
 	for {
-		reason, fatal, err := s.checkHealth(ctx, in, images, domain)
-		if err != nil {
-			return err
+		var reason string
+		var fatal bool
+		if !domainKnown {
+			// The domain the HTTP check asks: the first of the app's first
+			// enabled proxy host. NPM not answering is a reason to look
+			// again, not a verdict.
+			if domain, err = s.gateDomain(ctx, r, in.AppID); err != nil {
+				reason = err.Error()
+			} else {
+				domainKnown = true
+			}
+		}
+		if domainKnown {
+			if reason, fatal, err = s.checkHealth(ctx, in, images, domain); err != nil {
+				return err
+			}
 		}
 		if reason == "" {
 			r.Logf("health gate passed: %s %s is healthy", in.AppID, in.Upgrade.Version)
@@ -577,6 +573,26 @@ func (s *Service) stepHealthGate(ctx context.Context, r *ops.Run) error {
 		}
 		wait = min(wait*2, 3*time.Second)
 	}
+}
+
+// gateDomain is the domain the gate's HTTP check asks ("" for none: the
+// app has no enabled proxy host, or no probe is configured).
+func (s *Service) gateDomain(ctx context.Context, r *ops.Run, appID string) (string, error) {
+	hosts, err := s.appProxies(ctx, appID)
+	if err != nil {
+		return "", err
+	}
+	for _, h := range hosts {
+		if h.Enabled && len(h.DomainNames) > 0 {
+			if s.probe == nil {
+				r.Logf("health gate: no HTTP probe is configured, so %s is not requested", h.DomainNames[0])
+				return "", nil
+			}
+			return h.DomainNames[0], nil
+		}
+	}
+	r.Logf("health gate: the app has no enabled domain, so no HTTP check")
+	return "", nil
 }
 
 // checkHealth is one look at the app: reason is "" when healthy, else why
