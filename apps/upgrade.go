@@ -292,6 +292,12 @@ func upgradedEnv(env *dotenv.File, up *UpgradeTarget, app *library.App) (added [
 			continue
 		}
 		v, _ := app.Env.Get(k)
+		if k == "W9_POWER_PASSWORD" || k == "W9_RCODE" {
+			// As an install writes them: fresh, never the template's.
+			if v, err = GeneratePassword(20); err != nil {
+				return nil, err
+			}
+		}
 		if err := env.Set(k, v); err != nil {
 			return nil, apperr.Invalid("version", "template key %s: %v", k, err)
 		}

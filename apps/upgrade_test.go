@@ -129,6 +129,20 @@ func TestUpgradedEnvKeepsUserValuesAndAddsTemplateKeys(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
+	// A password key the template adds gets a fresh password, as an
+	// install writes it.
+	tmpl, err := dotenv.Parse([]byte("W9_VERSION=1\nW9_POWER_PASSWORD=changeme\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwApp := &library.App{Name: "pw", Env: tmpl}
+	added, err = upgradedEnv(env, &UpgradeTarget{Version: upNew}, pwApp)
+	if err != nil || !slices.Equal(added, []string{"W9_POWER_PASSWORD"}) {
+		t.Fatalf("added %q, %v", added, err)
+	}
+	if pw, _ := env.Get("W9_POWER_PASSWORD"); pw == "changeme" || len(pw) != 20 {
+		t.Errorf("the new password key got %q", pw)
+	}
 	if !strings.HasPrefix(string(env.Bytes()), "# mine\n") {
 		t.Errorf("the comment was lost:\n%s", env.Bytes())
 	}
@@ -487,5 +501,30 @@ func TestUpgradeStopsBeforeTheCommit(t *testing.T) {
 				t.Errorf("the app runs %q (all running: %v)", imgs, ok)
 			}
 		})
+	}
+}
+
+// A new version whose container crashes and is restarted by its restart
+// policy, again and again: the gate sees the loop (Docker's RestartCount)
+// and fails at once, long before its timeout.
+func TestUpgradeRollsBackARestartLoop(t *testing.T) {
+	e := newEnv(t, withLibrary(upgradeLibrary(t, "unless-stopped")))
+	upInstall(t, e, "tw1", "")
+	e.Portainer.FailImage(upImage+upNew, 2)
+	start := time.Now()
+	op, err := e.Svc.UpgradeApp(t.Context(), UpgradeRequest{AppID: "tw1", Version: upNew, HealthTimeout: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op = e.wait(op)
+	if op.Status != ops.StatusRolledBack || !strings.Contains(op.Error, "health gate: container tw1 restarts in a loop") ||
+		!strings.Contains(op.Error, "state restarting, exit code 2") {
+		t.Fatalf("upgrade to a version in a restart loop: %s %s", op.Status, op.Error)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the gate waited %s for a restart loop", took)
+	}
+	if imgs, ok := upImages(e, "tw1"); !ok || !slices.Equal(imgs, []string{upImage + upOld}) {
+		t.Errorf("after the rollback the app runs %q (all running: %v)", imgs, ok)
 	}
 }
