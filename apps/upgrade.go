@@ -97,30 +97,45 @@ func (s *Service) UpgradeApp(ctx context.Context, req UpgradeRequest) (*ops.Oper
 	target := &UpgradeTarget{Version: version, HealthTimeout: timeout}
 	in := MaterialInput{Upgrade: target}
 	in.PullImages = true
-	return s.submitMaterial(ctx, KindUpgrade, req.AppID, req.IdempotencyKey, in, func(ctx context.Context, repo, branch string, st *portainer.Stack) error {
+	return s.submitMaterialReserving(ctx, KindUpgrade, req.AppID, req.IdempotencyKey, in, func(ctx context.Context, repo, branch string, st *portainer.Stack) ([]string, error) {
 		if !st.Active() {
-			return apperr.Precondition("id", "app %s is stopped: start it before upgrading", st.Name)
+			return nil, apperr.Precondition("id", "app %s is stopped: start it before upgrading", st.Name)
 		}
 		env, err := s.repoEnvAt(ctx, repo, branch)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		target.From, _ = env.Get("W9_VERSION")
 		target.AppName, _ = env.Get("W9_APP_NAME")
 		listed, app, err := s.listedVersions(ctx, repo, branch, target.AppName)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !slices.Contains(listed, version) {
-			return apperr.Invalid("version", "%s has no version %q; listed: %s", cmp.Or(target.AppName, repo), clip(version), strings.Join(listed, ", "))
+			return nil, apperr.Invalid("version", "%s has no version %q; listed: %s", cmp.Or(target.AppName, repo), clip(version), strings.Join(listed, ", "))
 		}
 		if version == target.From {
-			return apperr.Precondition("version", "app %s already runs version %s", st.Name, version)
+			return nil, apperr.Precondition("version", "app %s already runs version %s", st.Name, version)
 		}
 		if app != nil {
 			target.Dist = app.EditionOf(version)
 		}
-		return nil
+		// The host ports the new version publishes are held while it runs,
+		// so no install chooses one the upgrade is about to take (those the
+		// app publishes already are its own anyway).
+		project, err := s.newProject(ctx, MaterialInput{LifecycleInput: LifecycleInput{AppID: repo}, Branch: branch, Upgrade: target})
+		if err != nil {
+			return nil, err
+		}
+		ports, err := publishedPorts(project)
+		if err != nil {
+			return nil, apperr.Precondition("version", "%v", err)
+		}
+		var reserve []string
+		for _, p := range ports {
+			reserve = append(reserve, p.reservation(st.EndpointID))
+		}
+		return reserve, nil
 	})
 }
 
@@ -427,7 +442,8 @@ func (s *Service) stepUpgradePreflight(ctx context.Context, r *ops.Run) error {
 				return retryIfTransient(err)
 			}
 		}
-		if holder := taken[p.HostPort]; holder != "" {
+		// (The upgrade's own reservation of the port names its operation.)
+		if holder := taken[p.HostPort]; holder != "" && !strings.Contains(holder, r.OperationID()) {
 			return apperr.Precondition("version", "version %s publishes %s, which %s holds on endpoint %d",
 				in.Upgrade.Version, p.describe(), holder, in.EndpointID)
 		}

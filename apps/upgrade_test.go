@@ -528,3 +528,33 @@ func TestUpgradeRollsBackARestartLoop(t *testing.T) {
 		t.Errorf("after the rollback the app runs %q (all running: %v)", imgs, ok)
 	}
 }
+
+// The host ports of the new version are held while the upgrade runs: an
+// install asking for one of them is refused, naming the upgrade.
+func TestUpgradeHoldsItsNewPorts(t *testing.T) {
+	e := newEnv(t, withLibrary(upgradeLibrary(t, "")))
+	upInstall(t, e, "tw1", "")
+	f, err := e.Repos.GetFile(t.Context(), "tw1", "docker-compose.yml", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose := strings.Replace(string(f.Content), "      - $W9_HTTP_PORT_SET:80\n", "      - $W9_HTTP_PORT_SET:80\n      - 9472:8080\n", 1)
+	if _, err := e.Repos.CommitFiles(t.Context(), "tw1", gitea.Commit{Branch: "main", Message: "one more port", Files: []gitea.FileChange{
+		{Operation: gitea.OpUpdate, Path: "docker-compose.yml", Content: []byte(compose), SHA: f.SHA},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	e.restartDeferred() // the upgrade stays queued
+	up, err := e.Svc.UpgradeApp(t.Context(), UpgradeRequest{AppID: "tw1", Version: upNew})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Svc.Install(t.Context(), InstallRequest{AppName: upApp, AppID: "tw2", Settings: []EnvSetting{{Name: "W9_HTTP_PORT_SET", Value: "9472"}}})
+	if apperr.CodeOf(err) != apperr.PreconditionFailed || !strings.Contains(err.Error(), "the upgrade of app tw1") {
+		t.Fatalf("an install of the upgrade's new port: %v", err)
+	}
+	e.run()
+	if up = e.wait(up); up.Status != ops.StatusSucceeded {
+		t.Fatalf("upgrade: %s %s", up.Status, up.Error)
+	}
+}
