@@ -170,6 +170,18 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 	})
 	s.audit = audit.New(s.db, audit.Options{Log: log, ClientAddr: httpapi.ClientAddr,
 		Retention: func(ctx context.Context) time.Duration { return appsSvc.AuditRetention(ctx) }})
+	// The upgrade's health gate requests the app's domain through NPM: its
+	// nginx (port 80 of NPM's host), or in sandbox the fakes' model of it.
+	switch {
+	case s.sandbox != nil && s.sandbox.NPM != nil && s.sandbox.Portainer != nil:
+		appsSvc.UseProbe(s.sandbox.Probe)
+	case s.sandbox == nil || s.sandbox.NPM == nil:
+		if base, err := apps.NPMProxyBase(cfg.NPM.URL); err == nil {
+			appsSvc.UseProbe(apps.NPMProbe(base, nil))
+		} else {
+			log.Warn("the upgrade health gate makes no HTTP check", "err", err)
+		}
+	}
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start operation engine: %w", err)
 	}

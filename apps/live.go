@@ -175,3 +175,6 @@ func (l liveProxies) ListDeadHosts(ctx context.Context) ([]proxymanager.OtherHos
 func (l liveStacks) InspectImage(ctx context.Context, endpointID int, ref string) (*portainer.Image, error) {
 	return l.s.ups(ctx).stacks.InspectImage(ctx, endpointID, ref)
 }
+func (l liveStacks) PullImage(ctx context.Context, endpointID int, ref string, auth *portainer.RegistryAuth, progress func(portainer.PullProgress)) error {
+	return l.s.ups(ctx).stacks.PullImage(ctx, endpointID, ref, auth, progress)
+}

@@ -3,6 +3,7 @@ package apps
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -33,6 +34,8 @@ type MaterialInput struct {
 	Edits []FileEdit `json:"edits,omitempty"`
 	// Target is the commit rollback restores.
 	Target string `json:"target,omitempty"`
+	// Upgrade is the version change an upgrade commits.
+	Upgrade *UpgradeTarget `json:"upgrade,omitempty"`
 }
 
 // FileEdit is one change of UpdateAppFiles: new content for Path, or its
@@ -81,6 +84,14 @@ func actor(ctx context.Context) string {
 // flight, a stack deployed from our Gitea), then check (which reads the
 // material and may refuse), then submit.
 func (s *Service) submitMaterial(ctx context.Context, kind, id, key string, in MaterialInput, check func(ctx context.Context, repo, branch string, st *portainer.Stack) error) (*ops.Operation, error) {
+	return s.submitMaterialReserving(ctx, kind, id, key, in, func(ctx context.Context, repo, branch string, st *portainer.Stack) ([]string, error) {
+		return nil, check(ctx, repo, branch, st)
+	})
+}
+
+// submitMaterialReserving is submitMaterial whose check also names the
+// resources (host ports) the operation holds while it runs.
+func (s *Service) submitMaterialReserving(ctx context.Context, kind, id, key string, in MaterialInput, check func(ctx context.Context, repo, branch string, st *portainer.Stack) ([]string, error)) (*ops.Operation, error) {
 	if op, done, err := s.replay(ctx, key, kind, id); done {
 		return op, err
 	}
@@ -105,12 +116,17 @@ func (s *Service) submitMaterial(ctx context.Context, kind, id, key string, in M
 	if branch == "" || strings.HasPrefix(branch, "refs/") {
 		return nil, apperr.Precondition("id", "app %s is deployed from %s, not from a branch", id, st.GitConfig.ReferenceName)
 	}
-	if err := check(ctx, repo, branch, st); err != nil {
+	reserve, err := check(ctx, repo, branch, st)
+	if err != nil {
 		return nil, err
 	}
 	in.AppID, in.EndpointID, in.StackID, in.Branch = st.Name, st.EndpointID, st.ID, branch
 	in.Actor = actor(ctx)
-	return s.engine.Submit(ctx, ops.SubmitRequest{Kind: kind, AppID: id, Input: in, IdempotencyKey: key})
+	op, err := s.engine.Submit(ctx, ops.SubmitRequest{Kind: kind, AppID: id, Input: in, IdempotencyKey: key, Reservations: reserve})
+	if re, ok := errors.AsType[*ops.ReservationError](err); ok {
+		return nil, reservationErr(re)
+	}
+	return op, err
 }
 
 // branchHead is the commit the branch points at ("" for an empty
@@ -183,6 +199,9 @@ func (s *Service) editChanges(ctx context.Context, repo, head string, edits []Fi
 
 // plan is what the operation still has to commit on top of head.
 func (s *Service) plan(ctx context.Context, in MaterialInput, repo, head string) ([]gitea.FileChange, string, error) {
+	if in.Upgrade != nil {
+		return s.upgradeChanges(ctx, in, repo, head)
+	}
 	if in.Target != "" {
 		changes, err := s.treeChanges(ctx, repo, head, in.Target)
 		return changes, "Restore the material of commit " + shortID(in.Target), err

@@ -54,6 +54,7 @@ type Stacks interface {
 	ListVolumes(ctx context.Context, endpointID int, labels []string) ([]portainer.Volume, error)
 	DeleteVolume(ctx context.Context, endpointID int, name string) error
 	InspectImage(ctx context.Context, endpointID int, ref string) (*portainer.Image, error)
+	PullImage(ctx context.Context, endpointID int, ref string, auth *portainer.RegistryAuth, progress func(portainer.PullProgress)) error
 }
 
 // Proxies is what apps needs from NPM.
@@ -136,6 +137,8 @@ type Service struct {
 	log     *slog.Logger
 
 	settings SettingsStore // nil: run-time settings are off
+	probe    HTTPProbe     // nil: the upgrade's health gate makes no HTTP check
+	images   Images        // nil: Portainer's image routes are not available
 
 	lists   *listCache   // short-TTL upstream lists for the read side
 	derived derivedCache // indexes built from those lists
@@ -169,8 +172,11 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	// Far more than can be in flight (workers x queue); an evicted entry
 	// belongs to a finished operation.
 	s.pinned, _ = lru.New[string, *upstreamSet](4096)
+	// Through the live client set, like every other Portainer call.
+	s.images = portainerImages{s.stacks}
 	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
-	for _, w := range append(workflows, s.materialWorkflows()...) {
+	workflows = append(append(workflows, s.materialWorkflows()...), s.upgradeWorkflow())
+	for _, w := range workflows {
 		engine.Register(s.invalidating(w))
 	}
 	return s

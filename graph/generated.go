@@ -72,6 +72,7 @@ type ComplexityRoot struct {
 		Repository    func(childComplexity int) int
 		Stack         func(childComplexity int) int
 		Status        func(childComplexity int) int
+		Updates       func(childComplexity int) int
 		Variables     func(childComplexity int) int
 		Version       func(childComplexity int) int
 	}
@@ -268,7 +269,7 @@ type ComplexityRoot struct {
 		UpdateAppGit      func(childComplexity int, id string, input model.UpdateAppGitInput) int
 		UpdateAppProxy    func(childComplexity int, id string, proxyID int, domains []string) int
 		UpdateSettings    func(childComplexity int, input []model.SettingInput) int
-		UpgradeApp        func(childComplexity int, id string, version string) int
+		UpgradeApp        func(childComplexity int, id string, version string, healthTimeout *int, idempotencyKey *string) int
 	}
 
 	Operation struct {
@@ -290,6 +291,7 @@ type ComplexityRoot struct {
 		Message     func(childComplexity int) int
 		OperationID func(childComplexity int) int
 		Progress    func(childComplexity int) int
+		Pull        func(childComplexity int) int
 		Seq         func(childComplexity int) int
 		Status      func(childComplexity int) int
 		Step        func(childComplexity int) int
@@ -344,6 +346,14 @@ type ComplexityRoot struct {
 		ID             func(childComplexity int) int
 		Online         func(childComplexity int) int
 		PortSource     func(childComplexity int) int
+	}
+
+	PullProgress struct {
+		Current func(childComplexity int) int
+		Image   func(childComplexity int) int
+		Layer   func(childComplexity int) int
+		Status  func(childComplexity int) int
+		Total   func(childComplexity int) int
 	}
 
 	Query struct {
@@ -449,6 +459,7 @@ type AppResolver interface {
 	History(ctx context.Context, obj *model.App, first *int, after *string) (*model.CommitConnection, error)
 	Diff(ctx context.Context, obj *model.App, from string, to string) (string, error)
 	Images(ctx context.Context, obj *model.App) ([]model.AppImage, error)
+	Updates(ctx context.Context, obj *model.App) ([]string, error)
 }
 type CatalogAppResolver interface {
 	Images(ctx context.Context, obj *model.CatalogApp, version *string) ([]model.AppImage, error)
@@ -462,7 +473,7 @@ type MutationResolver interface {
 	RedeployApp(ctx context.Context, id string, pullImages *bool, idempotencyKey *string) (*model.Operation, error)
 	UpdateAppGit(ctx context.Context, id string, input model.UpdateAppGitInput) (*model.Operation, error)
 	UpdateAppEnv(ctx context.Context, id string, changes []model.EnvVarInput) (*model.Operation, error)
-	UpgradeApp(ctx context.Context, id string, version string) (*model.Operation, error)
+	UpgradeApp(ctx context.Context, id string, version string, healthTimeout *int, idempotencyKey *string) (*model.Operation, error)
 	RepairApp(ctx context.Context, id string) (*model.Operation, error)
 	TestUpstream(ctx context.Context, name string, input []model.SettingInput) (*model.UpstreamTest, error)
 	UpdateAppFiles(ctx context.Context, id string, files []model.FileChangeInput, message *string, idempotencyKey *string) (*model.Operation, error)
@@ -684,6 +695,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.Status(childComplexity), true
+	case "App.updates":
+		if e.ComplexityRoot.App.Updates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.Updates(childComplexity), true
 	case "App.variables":
 		if e.ComplexityRoot.App.Variables == nil {
 			break
@@ -1616,7 +1633,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpgradeApp(childComplexity, args["id"].(string), args["version"].(string)), true
+		return e.ComplexityRoot.Mutation.UpgradeApp(childComplexity, args["id"].(string), args["version"].(string), args["healthTimeout"].(*int), args["idempotencyKey"].(*string)), true
 
 	case "Operation.appId":
 		if e.ComplexityRoot.Operation.AppID == nil {
@@ -1714,6 +1731,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OperationEvent.Progress(childComplexity), true
+	case "OperationEvent.pull":
+		if e.ComplexityRoot.OperationEvent.Pull == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OperationEvent.Pull(childComplexity), true
 	case "OperationEvent.seq":
 		if e.ComplexityRoot.OperationEvent.Seq == nil {
 			break
@@ -1953,6 +1976,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Proxy.PortSource(childComplexity), true
+
+	case "PullProgress.current":
+		if e.ComplexityRoot.PullProgress.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Current(childComplexity), true
+	case "PullProgress.image":
+		if e.ComplexityRoot.PullProgress.Image == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Image(childComplexity), true
+	case "PullProgress.layer":
+		if e.ComplexityRoot.PullProgress.Layer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Layer(childComplexity), true
+	case "PullProgress.status":
+		if e.ComplexityRoot.PullProgress.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Status(childComplexity), true
+	case "PullProgress.total":
+		if e.ComplexityRoot.PullProgress.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PullProgress.Total(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -2430,7 +2484,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls"
+//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/upgrade.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2453,6 +2507,7 @@ var sources = []*ast.Source{
 	{Name: "schema/proxy.graphqls", Input: sourceData("schema/proxy.graphqls"), BuiltIn: false},
 	{Name: "schema/schema.graphqls", Input: sourceData("schema/schema.graphqls"), BuiltIn: false},
 	{Name: "schema/settings.graphqls", Input: sourceData("schema/settings.graphqls"), BuiltIn: false},
+	{Name: "schema/upgrade.graphqls", Input: sourceData("schema/upgrade.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -2522,6 +2577,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_diff(ctx, field)
 	case "images":
 		return ec.fieldContext_App_images(ctx, field)
+	case "updates":
+		return ec.fieldContext_App_updates(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type App", field.Name)
 }
@@ -2908,6 +2965,8 @@ func (ec *executionContext) childFields_OperationEvent(ctx context.Context, fiel
 		return ec.fieldContext_OperationEvent_message(ctx, field)
 	case "terminal":
 		return ec.fieldContext_OperationEvent_terminal(ctx, field)
+	case "pull":
+		return ec.fieldContext_OperationEvent_pull(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OperationEvent", field.Name)
 }
@@ -3010,6 +3069,22 @@ func (ec *executionContext) childFields_Proxy(ctx context.Context, field graphql
 		return ec.fieldContext_Proxy_confSource(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Proxy", field.Name)
+}
+
+func (ec *executionContext) childFields_PullProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "image":
+		return ec.fieldContext_PullProgress_image(ctx, field)
+	case "layer":
+		return ec.fieldContext_PullProgress_layer(ctx, field)
+	case "status":
+		return ec.fieldContext_PullProgress_status(ctx, field)
+	case "current":
+		return ec.fieldContext_PullProgress_current(ctx, field)
+	case "total":
+		return ec.fieldContext_PullProgress_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PullProgress", field.Name)
 }
 
 func (ec *executionContext) childFields_Repository(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3815,6 +3890,22 @@ func (ec *executionContext) field_Mutation_upgradeApp_args(ctx context.Context, 
 		return nil, err
 	}
 	args["version"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "healthTimeout",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["healthTimeout"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg3
 	return args, nil
 }
 
@@ -4821,6 +4912,29 @@ func (ec *executionContext) fieldContext_App_images(_ context.Context, field gra
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _App_updates(ctx context.Context, field graphql.CollectedField, obj *model.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_updates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().Updates(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_App_updates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("App", field, true, true, "String")
 }
 
 func (ec *executionContext) _AppConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AppConnection) (ret graphql.Marshaler) {
@@ -7810,7 +7924,7 @@ func (ec *executionContext) _Mutation_upgradeApp(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpgradeApp(ctx, fc.Args["id"].(string), fc.Args["version"].(string))
+			return ec.Resolvers.Mutation().UpgradeApp(ctx, fc.Args["id"].(string), fc.Args["version"].(string), fc.Args["healthTimeout"].(*int), fc.Args["idempotencyKey"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
@@ -8971,6 +9085,38 @@ func (ec *executionContext) fieldContext_OperationEvent_terminal(_ context.Conte
 	return graphql.NewScalarFieldContext("OperationEvent", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _OperationEvent_pull(ctx context.Context, field graphql.CollectedField, obj *model.OperationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OperationEvent_pull(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pull, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PullProgress) graphql.Marshaler {
+			return ec.marshalOPullProgress2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPullProgress(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OperationEvent_pull(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OperationEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PullProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OperationStep_name(ctx context.Context, field graphql.CollectedField, obj *model.OperationStep) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9783,6 +9929,121 @@ func (ec *executionContext) _Proxy_confSource(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Proxy_confSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Proxy", field, true, true, "String")
+}
+
+func (ec *executionContext) _PullProgress_image(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_image(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Image, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_image(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _PullProgress_layer(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_layer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Layer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_layer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _PullProgress_status(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _PullProgress_current(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PullProgress_total(ctx context.Context, field graphql.CollectedField, obj *model.PullProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PullProgress_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PullProgress_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PullProgress", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Query_apps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13006,6 +13267,12 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._App_images(ctx, field, obj)
 				})
+		case "updates":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._App_updates(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14476,6 +14743,11 @@ func (ec *executionContext) _OperationEvent(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "pull":
+			out.Values[i] = ec._OperationEvent_pull(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14793,6 +15065,59 @@ func (ec *executionContext) _Proxy(ctx context.Context, sel ast.SelectionSet, ob
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Proxy_confSource(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pullProgressImplementors = []string{"PullProgress"}
+
+func (ec *executionContext) _PullProgress(ctx context.Context, sel ast.SelectionSet, obj *model.PullProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pullProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PullProgress")
+		case "image":
+			out.Values[i] = ec._PullProgress_image(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "layer":
+			out.Values[i] = ec._PullProgress_layer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PullProgress_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "current":
+			out.Values[i] = ec._PullProgress_current(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._PullProgress_total(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16860,6 +17185,13 @@ func (ec *executionContext) marshalOOperation2ᚖgithubᚗcomᚋappmanageᚋappm
 		return graphql.Null
 	}
 	return ec._Operation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPullProgress2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPullProgress(ctx context.Context, sel ast.SelectionSet, v *model.PullProgress) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PullProgress(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORepository2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐRepository(ctx context.Context, sel ast.SelectionSet, v *model.Repository) graphql.Marshaler {

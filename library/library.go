@@ -749,3 +749,23 @@ func (l *Library) Categories() []string {
 // CategoryTitle returns the display title of a category key from the catalog
 // data, or "" when unknown.
 func (l *Library) CategoryTitle(key string) string { return l.catTitles[key] }
+
+// VersionsOf returns the versions a variables.json lists: every edition's,
+// in order, each once. It reads the file as the loader does (versions may
+// be strings or numbers, one or a list), so an app's repository copy is
+// understood like the library's own.
+func VersionsOf(variablesJSON []byte) ([]string, error) {
+	var v variables
+	if err := json.Unmarshal(variablesJSON, &v); err != nil {
+		return nil, fmt.Errorf("variables.json: %w", err)
+	}
+	var out []string
+	for _, e := range v.Edition {
+		for _, ver := range e.Version {
+			if ver = strings.TrimSpace(ver); ver != "" && !slices.Contains(out, ver) {
+				out = append(out, ver)
+			}
+		}
+	}
+	return out, nil
+}

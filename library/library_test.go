@@ -518,3 +518,16 @@ func TestAppCopiesAreIndependent(t *testing.T) {
 		t.Errorf("Walk paths = %v", paths)
 	}
 }
+
+func TestVersionsOf(t *testing.T) {
+	got, err := VersionsOf([]byte(`{"edition":[{"dist":"community","version":["6.9", 6.8, "latest"]},{"dist":"ee","version":"latest"},{"dist":"x","version":7}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"6.9", "6.8", "latest", "7"}; !slices.Equal(got, want) {
+		t.Errorf("VersionsOf = %q, want %q", got, want)
+	}
+	if _, err := VersionsOf([]byte(`{"edition":[{"version":{}}]}`)); err == nil {
+		t.Error("a version object was accepted")
+	}
+}

@@ -82,6 +82,7 @@ type eventRow struct {
 	Progress    int       `db:"progress"`
 	Message     string    `db:"message"`
 	Terminal    bool      `db:"terminal"`
+	Detail      string    `db:"detail"`
 }
 
 func (r eventRow) event() Event {
@@ -163,8 +164,8 @@ func (t *tx) event(ctx context.Context, ev Event) error {
 	ev.Seq = seq
 	ev.At = t.now
 	ev.Message = sanitize(ev.Message)
-	if _, err := t.ExecContext(ctx, `INSERT INTO operation_events(operation_id, seq, at, step, status, progress, message, terminal)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ev.OperationID, ev.Seq, ev.At, ev.Step, ev.Status, ev.Progress, ev.Message, ev.Terminal); err != nil {
+	if _, err := t.ExecContext(ctx, `INSERT INTO operation_events(operation_id, seq, at, step, status, progress, message, terminal, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ev.OperationID, ev.Seq, ev.At, ev.Step, ev.Status, ev.Progress, ev.Message, ev.Terminal, ev.Detail); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
 	t.events = append(t.events, ev)

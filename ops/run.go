@@ -59,13 +59,29 @@ func (r *Run) Input(v any) error {
 
 // Logf records a log line as an event of the operation (and logs it).
 func (r *Run) Logf(format string, args ...any) {
+	r.logEvent("", format, args...)
+}
+
+// LogDetail is Logf with structured data for clients (e.g. an image
+// pull's byte counts), stored with the event as JSON. detail must hold no
+// secret.
+func (r *Run) LogDetail(detail any, format string, args ...any) {
+	raw, err := json.Marshal(detail)
+	if err != nil {
+		r.log.Error("encode event detail", "err", err)
+		raw = nil
+	}
+	r.logEvent(string(raw), format, args...)
+}
+
+func (r *Run) logEvent(detail, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	r.log.Info(sanitize(msg))
 	if !r.live.Load() {
 		return
 	}
 	err := r.e.write(func(ctx context.Context, t *tx) error {
-		return t.event(ctx, Event{OperationID: r.op.ID, Step: r.step, Status: string(r.status()), Progress: r.progress(), Message: msg})
+		return t.event(ctx, Event{OperationID: r.op.ID, Step: r.step, Status: string(r.status()), Progress: r.progress(), Message: msg, Detail: detail})
 	})
 	if err != nil && !errors.Is(err, errAbandoned) {
 		r.log.Error("journal log line", "err", err)

@@ -97,6 +97,9 @@ type Event struct {
 	Progress    int
 	Message     string
 	Terminal    bool // the last event of the operation
+	// Detail is structured data of a log line (JSON, "" for none), as a
+	// step gave it to Run.LogDetail.
+	Detail string
 }
 
 // Step is one unit of work of a Workflow.

@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/appmanage/appmanage/apps"
@@ -181,8 +182,13 @@ func (r *mutationResolver) UpdateAppEnv(ctx context.Context, id string, changes 
 	return mapOperation(op), nil
 }
 
-func (r *mutationResolver) UpgradeApp(ctx context.Context, id string, version string) (*model.Operation, error) {
-	return nil, notBuilt("upgradeApp (upgrades)")
+func (r *mutationResolver) UpgradeApp(ctx context.Context, id string, version string, healthTimeout *int, idempotencyKey *string) (*model.Operation, error) {
+	op, err := r.Domain.UpgradeApp(ctx, apps.UpgradeRequest{AppID: id, Version: version,
+		HealthTimeout: time.Duration(deref(healthTimeout)) * time.Second, IdempotencyKey: deref(idempotencyKey)})
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *mutationResolver) RepairApp(ctx context.Context, id string) (*model.Operation, error) {

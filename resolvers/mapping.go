@@ -48,8 +48,13 @@ func mapOperation(op *ops.Operation) *model.Operation {
 }
 
 func mapEvent(e ops.Event) *model.OperationEvent {
-	return &model.OperationEvent{Seq: e.Seq, OperationID: e.OperationID, At: e.At, Step: ptr(e.Step),
+	m := &model.OperationEvent{Seq: e.Seq, OperationID: e.OperationID, At: e.At, Step: ptr(e.Step),
 		Status: e.Status, Progress: e.Progress, Message: ptr(e.Message), Terminal: e.Terminal}
+	if p := apps.EventPull(e.Detail); p != nil {
+		m.Pull = &model.PullProgress{Image: p.Image, Layer: ptr(p.Layer), Status: p.Status,
+			Current: ptr(int(p.Current)), Total: ptr(int(p.Total))}
+	}
+	return m
 }
 
 func mapCatalogApp(a *library.App) model.CatalogApp {

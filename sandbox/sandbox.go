@@ -5,10 +5,13 @@
 package sandbox
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -138,4 +141,33 @@ func randomHex(n int) string {
 		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
 	return hex.EncodeToString(b)
+}
+
+// Probe answers an HTTP request for domain as NPM's nginx would in front
+// of the fakes, which serve no HTTP themselves: 404 when no enabled proxy
+// host carries the domain, 502 (Bad Gateway) when the container it
+// forwards to is not running, else 200. It needs both NPM and Portainer
+// faked; the upgrade's health gate uses it as its "through NPM" check.
+func (e *Env) Probe(_ context.Context, domain string) (int, error) {
+	if e.NPM == nil || e.Portainer == nil {
+		return 0, errors.New("sandbox: the HTTP probe needs both NPM and Portainer faked")
+	}
+	forward := ""
+	for _, h := range e.NPM.Hosts() {
+		if h.Enabled && slices.ContainsFunc(h.DomainNames, func(d string) bool { return strings.EqualFold(d, domain) }) {
+			forward = h.ForwardHost
+			break
+		}
+	}
+	if forward == "" {
+		return http.StatusNotFound, nil
+	}
+	for _, st := range e.Portainer.Stacks() {
+		for _, c := range e.Portainer.Containers(st.EndpointID) {
+			if strings.EqualFold(c.Name, forward) && c.State == "running" {
+				return http.StatusOK, nil
+			}
+		}
+	}
+	return http.StatusBadGateway, nil
 }

@@ -4175,7 +4175,15 @@ func (v *UpdateSettingsUpdateSettingsSetting) GetUpdatedAt() *time.Time { return
 
 // UpgradeAppResponse is returned by UpgradeApp on success.
 type UpgradeAppResponse struct {
-	// Move the app to another version listed in its variables.json.
+	// Move the app to another version listed in its variables.json (the repository's or the
+	// library's; VALIDATION_FAILED names them otherwise): preflight (images present or pullable,
+	// host ports unchanged or free), a pre-pull of the new images while the old version runs (pull
+	// progress in the events), one commit of the .env (W9_VERSION and any key the template added,
+	// every value the user set kept), a redeploy with pull, then a health gate of healthTimeout
+	// seconds (default 120, 5 to 900): the main container runs the new image (healthy when it has a
+	// health check), no container restarts in a loop, and the app's domain answers below 500 through
+	// NPM. A failed gate or step reverts the commit with another commit and redeploys the old
+	// version: the operation ends ROLLED_BACK with the gate's reason. Volumes are never touched.
 	UpgradeApp UpgradeAppUpgradeAppOperation `json:"upgradeApp"`
 }
 

@@ -330,6 +330,8 @@ type OperationEvent struct {
 	Message  *string `json:"message,omitempty"`
 	// True on the last event of the operation.
 	Terminal bool `json:"terminal"`
+	// Set on the events of an image pull: the layer and its byte counts, for a progress bar.
+	Pull *PullProgress `json:"pull,omitempty"`
 }
 
 type OperationStep struct {
@@ -390,6 +392,20 @@ type Proxy struct {
 	PortSource *string `json:"portSource,omitempty"`
 	// Where the extra configuration came from: src/nginx_proxy.conf, src/nginx-proxy.conf or none.
 	ConfSource *string `json:"confSource,omitempty"`
+}
+
+// One progress report of an image pull (upgradeApp's pull step), as Docker's images/create stream gives it.
+type PullProgress struct {
+	// The image being pulled, e.g. nginx:1.27.
+	Image string `json:"image"`
+	// The layer (Docker's short id); null for lines about the whole image.
+	Layer *string `json:"layer,omitempty"`
+	// Docker's status: Pulling fs layer, Waiting, Downloading, Download complete, Extracting, Pull complete, ...
+	Status string `json:"status"`
+	// Bytes of the layer done so far, while bytes move (Downloading, Extracting); it grows.
+	Current *int `json:"current,omitempty"`
+	// Bytes of the layer in all, while bytes move.
+	Total *int `json:"total,omitempty"`
 }
 
 type Query struct {

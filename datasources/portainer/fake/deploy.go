@@ -258,6 +258,10 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 			// FailImage: the process exits at once; `up -d` has
 			// returned by then.
 			c.State, c.ExitCode, c.FinishedAt = "exited", code, now
+			if r := restartName(c.Restart); r == "always" || r == "unless-stopped" || strings.HasPrefix(r, "on-failure") {
+				// ... and its restart policy starts it again, in a loop.
+				c.State, c.CrashLoop = "restarting", true
+			}
 		}
 		if c.Hostname == "" {
 			c.Hostname = c.ID[:12]

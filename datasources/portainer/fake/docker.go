@@ -286,6 +286,8 @@ func statusText(c *Container, now time.Time) string {
 		return s
 	case "exited":
 		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, humanDuration(now.Sub(c.FinishedAt)))
+	case "restarting":
+		return fmt.Sprintf("Restarting (%d) %s ago", c.ExitCode, humanDuration(now.Sub(c.FinishedAt)))
 	case "created":
 		return "Created"
 	case "paused":
@@ -357,7 +359,7 @@ func (s *Server) handleInspectContainer(w http.ResponseWriter, r *http.Request) 
 func inspectJSON(c *Container) map[string]any {
 	state := map[string]any{
 		"Status": c.State, "Running": c.State == "running", "Paused": c.State == "paused",
-		"Restarting": false, "OOMKilled": false, "Dead": false, "Pid": 0, "ExitCode": c.ExitCode,
+		"Restarting": c.State == "restarting", "OOMKilled": false, "Dead": false, "Pid": 0, "ExitCode": c.ExitCode,
 		"Error": "", "StartedAt": rfc3339(c.StartedAt), "FinishedAt": rfc3339(c.FinishedAt),
 	}
 	if c.State == "running" {
@@ -410,7 +412,7 @@ func inspectJSON(c *Container) map[string]any {
 		"State":        state,
 		"Image":        c.ImageID,
 		"Name":         "/" + c.Name,
-		"RestartCount": 0,
+		"RestartCount": restartCount(c),
 		"Driver":       "overlay2",
 		"Platform":     "linux",
 		"HostConfig": map[string]any{
@@ -432,6 +434,14 @@ func inspectJSON(c *Container) map[string]any {
 			"Networks": nets,
 		},
 	}
+}
+
+// restartCount is the inspect answer's RestartCount.
+func restartCount(c *Container) int {
+	if !c.CrashLoop {
+		return 0
+	}
+	return restartsBy(time.Since(c.Created))
 }
 
 func restartName(r string) string {

@@ -213,7 +213,10 @@ func (s *Server) CutPull(ref string, times int) {
 
 // FailImage makes every container of ref exit right after it starts with
 // exitCode (non-zero; 0 means 1): compose up still succeeds, as `docker
-// compose up -d` does, and the container is then "exited".
+// compose up -d` does, and the container is then "exited". A container
+// whose restart policy brings it back (always, unless-stopped, on-failure)
+// is "restarting" instead, in a loop: its inspect RestartCount grows with
+// Docker's restart backoff (100ms, doubling).
 func (s *Server) FailImage(ref string, exitCode int) {
 	if exitCode == 0 {
 		exitCode = 1

@@ -188,6 +188,23 @@ type Container struct {
 	Mounts     []Mount
 	Restart    string
 	Hostname   string
+	// CrashLoop: the process exits at once (FailImage) and the restart
+	// policy brings it back, again and again: Docker shows it
+	// "restarting" with a RestartCount that grows with its backoff.
+	CrashLoop bool
+}
+
+// restartsBy is how many times Docker has restarted a crash-looping
+// container d after it was created: its restart backoff starts at 100ms
+// and doubles, up to a minute.
+func restartsBy(d time.Duration) int {
+	n, wait, at := 0, 100*time.Millisecond, time.Duration(0)
+	for at+wait <= d {
+		at += wait
+		n++
+		wait = min(wait*2, time.Minute)
+	}
+	return n
 }
 
 func (c *Container) clone() Container {
