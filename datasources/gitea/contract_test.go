@@ -25,15 +25,13 @@ var needed = []contract.Option{
 	contract.Need("FileCommitResponse", "sha"),
 }
 
-// TestContract drives every client method, including documented errors,
-// through a validator of the Gitea v1.26 swagger. On the fake the validator
-// wraps the server, so the fake's answers and our requests are both checked,
-// strictly: a field the spec lacks fails. On a real server it wraps the
-// client's transport, and a field the spec lacks in an answer is normal
-// (Gitea 1.25 sends "username" in every user object): it is listed
-// (suite.ReportExtraFields), not failed; missing needed or required fields,
-// renamed and retyped ones fail.
-func TestContract(t *testing.T) {
+// giteaContract is the swagger validator of a contract test and the suite
+// options that put it in front of the fake (strict) or, on a real server,
+// of the client's transport (fields the spec lacks are tolerated and
+// listed, see TestContract). finish reports those fields and fails the
+// test on every violation seen.
+func giteaContract(t *testing.T) (v *contract.Validator, opts []suite.GiteaOption, finish func()) {
+	t.Helper()
 	copts := append([]contract.Option{
 		// git smart HTTP and the web raw routes are not part of the REST API.
 		contract.Ignore(`\.git/info/refs$`, `^/[^/]+/[^/]+/raw/(commit|branch)/`),
@@ -41,7 +39,8 @@ func TestContract(t *testing.T) {
 	if suite.Real() {
 		copts = append(copts, contract.ToleratedExtraFields())
 	}
-	v, err := contract.LoadSwagger2(contract.Spec(t, "gitea-swagger.v1.json"), "/api/v1", copts...)
+	var err error
+	v, err = contract.LoadSwagger2(contract.Spec(t, "gitea-swagger.v1.json"), "/api/v1", copts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +53,35 @@ func TestContract(t *testing.T) {
 		defer mu.Unlock()
 		violations = append(violations, err)
 	}
-	opts := []suite.GiteaOption{suite.WithGiteaServerWrap(contract.Middleware(v, report))}
+	opts = []suite.GiteaOption{suite.WithGiteaServerWrap(contract.Middleware(v, report))}
 	if suite.Real() {
 		opts = append(opts, suite.WithGiteaTransport(func(rt http.RoundTripper) http.RoundTripper {
 			return contract.Transport(v, report, rt)
 		}))
 	}
+	finish = func() {
+		t.Helper()
+		suite.ReportExtraFields(t, "gitea", v.ExtraFields())
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range violations {
+			t.Errorf("contract violation: %v", e)
+		}
+	}
+	return v, opts, finish
+}
+
+// TestContract drives every client method, including documented errors,
+// through a validator of the Gitea v1.26 swagger. On the fake the validator
+// wraps the server, so the fake's answers and our requests are both checked,
+// strictly: a field the spec lacks fails. On a real server it wraps the
+// client's transport, and a field the spec lacks in an answer is normal
+// (Gitea 1.25 sends "username" in every user object): it is listed
+// (suite.ReportExtraFields), not failed; missing needed or required fields,
+// renamed and retyped ones fail.
+func TestContract(t *testing.T) {
+	v, opts, finish := giteaContract(t)
+	var err error
 	cfg, tgt := suite.Gitea(t, opts...)
 	ctx := ctxT(t)
 	c := newClient(t, cfg)
@@ -164,12 +186,7 @@ func TestContract(t *testing.T) {
 		}
 	}
 
-	suite.ReportExtraFields(t, "gitea", v.ExtraFields())
-	mu.Lock()
-	defer mu.Unlock()
-	for _, e := range violations {
-		t.Errorf("contract violation: %v", e)
-	}
+	finish()
 	checked := v.CheckedRoutes()
 	t.Logf("routes checked against the swagger: %q", checked)
 	expect := []string{

@@ -1,12 +1,9 @@
 package gitea_test
 
 import (
-	"net/http"
 	"slices"
-	"sync"
 	"testing"
 
-	"github.com/appmanage/appmanage/datasources/contract"
 	"github.com/appmanage/appmanage/datasources/gitea"
 	"github.com/appmanage/appmanage/datasources/suite"
 	"github.com/appmanage/appmanage/datasources/upstream"
@@ -16,25 +13,7 @@ import (
 // through the Gitea v1.26 swagger validator (requests and the fake's answers
 // both), and checks what they return.
 func TestContractHistory(t *testing.T) {
-	v, err := contract.LoadSwagger2(contract.Spec(t, "gitea-swagger.v1.json"), "/api/v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu         sync.Mutex
-		violations []error
-	)
-	report := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		violations = append(violations, err)
-	}
-	opts := []suite.GiteaOption{suite.WithGiteaServerWrap(contract.Middleware(v, report))}
-	if suite.Real() {
-		opts = append(opts, suite.WithGiteaTransport(func(rt http.RoundTripper) http.RoundTripper {
-			return contract.Transport(v, report, rt)
-		}))
-	}
+	v, opts, finish := giteaContract(t)
 	cfg, tgt := suite.Gitea(t, opts...)
 	ctx := ctxT(t)
 	c := newClient(t, cfg)
@@ -126,11 +105,7 @@ func TestContractHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, e := range violations {
-		t.Errorf("contract violation: %v", e)
-	}
+	finish()
 	checked := v.CheckedRoutes()
 	t.Logf("routes checked against the swagger: %q", checked)
 	for _, r := range []string{
