@@ -94,6 +94,9 @@ func render(app *library.App, in InstallInput) (map[string][]byte, error) {
 		}
 	}
 	out[".env"] = env.Bytes()
+	if len(in.Domains) > 0 {
+		out[desiredFile] = encodeDesired(in.Domains) // see desired.go
+	}
 	return out, nil
 }
 

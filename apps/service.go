@@ -24,6 +24,7 @@ type Repos interface {
 	CreateRepo(ctx context.Context, name string, opts gitea.CreateRepoOptions) (*gitea.Repository, error)
 	GetRepo(ctx context.Context, name string) (*gitea.Repository, error)
 	DeleteRepo(ctx context.Context, name string) error
+	ListRepos(ctx context.Context) ([]gitea.Repository, error)
 	CommitFiles(ctx context.Context, name string, commit gitea.Commit) (*gitea.CommitResult, error)
 	GetRawFile(ctx context.Context, name, path, ref string) ([]byte, error)
 	GetFile(ctx context.Context, name, path, ref string) (*gitea.File, error)
@@ -79,6 +80,7 @@ type Engine interface {
 	Get(ctx context.Context, id string) (*ops.Operation, error)
 	List(ctx context.Context, f ops.ListFilter) ([]ops.Operation, error)
 	LatestByApp(ctx context.Context, appIDs []string) (map[string]*ops.Operation, error)
+	LatestAmong(ctx context.Context, kinds []string) (map[string]*ops.Operation, error)
 	Cancel(ctx context.Context, id string) (*ops.Operation, error)
 	ByIdempotencyKey(ctx context.Context, key string) (*ops.Operation, error)
 }
@@ -131,6 +133,8 @@ type Service struct {
 
 	history *historyCache               // branch heads and the history read from them
 	diffs   *lru.Cache[diffKey, string] // diffs between two commits (immutable)
+
+	drift driftState // the reconciler's last pass
 }
 
 // New builds the service and registers its workflows with the engine.
@@ -150,7 +154,8 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	s := &Service{repos: signingRepos{repos}, stacks: stacks, proxies: proxies, catalog: catalog, engine: engine, cfg: cfg, log: log,
 		lists: newListCache(DefaultListTTL), details: newDetailCache(), history: newHistoryCache()}
 	s.diffs, _ = lru.New[diffKey, string](256)
-	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
+	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow(), s.repairWorkflow()},
+		s.lifecycleWorkflows()...), s.domainWorkflows()...)
 	for _, w := range append(workflows, s.materialWorkflows()...) {
 		engine.Register(s.invalidating(w))
 	}

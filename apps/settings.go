@@ -47,6 +47,20 @@ var settingDefs = []SettingDef{
 			}
 			return nil
 		}},
+	{Key: "reconcileInterval", Description: "How often the reconciler computes every app's drift (a Go duration, at least 10s; default 5m).",
+		validate: func(v string) error {
+			if d, err := time.ParseDuration(v); err != nil || d < minReconcileInterval {
+				return apperr.Invalid("value", "want a Go duration of at least %s, such as 5m", minReconcileInterval)
+			}
+			return nil
+		}},
+	{Key: "autoRepair", Description: "true: the reconciler starts repairApp for every app whose drift is all repairable; false (default): it only reports.",
+		validate: func(v string) error {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return apperr.Invalid("value", "want true or false")
+			}
+			return nil
+		}},
 }
 
 // SettingView is a setting as the API shows it: secret values never leave.
