@@ -173,22 +173,32 @@ func (s *Service) refreshHeads(ctx context.Context) {
 	s.drift.repoSeen = seen
 }
 
-// RunReconciler runs Reconcile at once and then every reconcileInterval
-// (read again after each pass) until ctx ends; it returns when the pass
+// reconcileCheck is how often RunReconciler looks at the interval
+// setting, so a change of it applies within this long.
+const reconcileCheck = 2 * time.Second
+
+// RunReconciler runs Reconcile every reconcileInterval until ctx ends, the
+// first pass one interval after it starts (App.drift is computed live; the
+// passes feed health, /metrics and autoRepair). It returns when the pass
 // in progress has ended.
 func (s *Service) RunReconciler(ctx context.Context) {
+	last := time.Now()
+	tick := time.NewTicker(reconcileCheck)
+	defer tick.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if time.Since(last) < s.ReconcileInterval(ctx) {
+			continue
+		}
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		if _, err := s.Reconcile(pctx); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "reconcile", "error", err)
 		}
 		cancel()
-		t := time.NewTimer(s.ReconcileInterval(ctx))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+		last = time.Now()
 	}
 }

@@ -12,6 +12,7 @@ import (
 // adminFields need the admin scope whatever their operation type.
 var adminFields = map[string]bool{
 	"apiKeys": true, "createApiKey": true, "revokeApiKey": true, "updateSettings": true, "settings": true,
+	"sweepOrphans": true, // it deletes repositories, proxy hosts and volumes installation-wide
 }
 
 // AuthorizeRootField enforces scopes in one place, so no resolver can forget

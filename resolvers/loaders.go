@@ -44,6 +44,7 @@ type Loaders struct {
 	proxySources  *dataloadgen.Loader[apps.AppRef, *apps.ProxySources]
 	ports         *dataloadgen.Loader[apps.AppRef, []apps.PlannedPort]
 	history       *dataloadgen.Loader[apps.HistoryKey, *apps.History]
+	drift         *dataloadgen.Loader[apps.AppRef, []apps.DriftIssue]
 }
 
 // NewLoaders builds the loaders of one request.
@@ -64,6 +65,7 @@ func NewLoaders(svc *apps.Service) *Loaders {
 		proxySources:  dataloadgen.NewLoader(v.ProxySources, opt),
 		ports:         dataloadgen.NewLoader(v.Ports, opt),
 		history:       dataloadgen.NewLoader(v.Histories, opt),
+		drift:         dataloadgen.NewLoader(v.Drift, opt),
 	}
 }
 
@@ -179,7 +181,7 @@ func selectedAppFields(ctx context.Context) appSelection {
 			switch f.Name {
 			case "id", "__typename":
 				continue
-			case "proxies", "domains", "defaultDomain":
+			case "proxies", "domains", "defaultDomain", "drift":
 				sel.proxies = true
 			}
 			sel.idsOnly = false
