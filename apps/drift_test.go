@@ -280,3 +280,67 @@ func TestRepairFailsNamingWhatItCouldNotFix(t *testing.T) {
 		t.Fatalf("repair: %s %q", d.Status, d.Error)
 	}
 }
+
+// The reconciler counts drift by kind and repairs only with autoRepair on.
+func TestReconcileCountsAndRepairsOnlyWhenAsked(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.Svc.UseSettings(e.DB)
+	driftApp(t, e, "reca", "9501")
+	driftApp(t, e, "recb", "9502")
+	if rep, err := e.Svc.Reconcile(ctx); err != nil || rep.Apps != 2 || rep.Drifting != 0 {
+		t.Fatalf("clean pass: %+v %v", rep, err)
+	}
+	if !e.Portainer.SetContainerState(1, e.mainContainer("recb"), "exited", 1) {
+		t.Fatal("state not set")
+	}
+	if err := e.Proxies.DeleteProxyHost(ctx, e.appProxy("reca").ID); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Svc.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Drifting != 2 || rep.Issues[DriftContainersDown] != 1 || rep.Issues[DriftProxyMissing] != 1 || len(rep.Repairs) != 0 || rep.AutoRepair {
+		t.Fatalf("pass with autoRepair off: %+v", rep)
+	}
+	if _, issues := readState(t, e, "recb"); !slices.Contains(kinds(issues), DriftContainersDown) {
+		t.Fatalf("without autoRepair the app was changed: %+v", issues)
+	}
+	if got := e.Svc.DriftReport(); got.Issues[DriftContainersDown] != 1 || got.At.IsZero() || len(got.Issues) != len(DriftKinds) {
+		t.Fatalf("DriftReport %+v", got)
+	}
+
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "autoRepair", Value: "true"}, {Name: "reconcileInterval", Value: "1m"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "reconcileInterval", Value: "1s"}}); err == nil {
+		t.Error("an interval below 10s was accepted")
+	}
+	if d := e.Svc.ReconcileInterval(ctx); d.String() != "1m0s" {
+		t.Errorf("interval %s", d)
+	}
+	rep, err = e.Svc.Reconcile(ctx)
+	if err != nil || !rep.AutoRepair || len(rep.Repairs) != 2 {
+		t.Fatalf("pass with autoRepair on: %+v %v", rep, err)
+	}
+	for _, id := range rep.Repairs {
+		op, err := e.Engine.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := e.wait(op); d.Status != ops.StatusSucceeded || d.Kind != KindRepair {
+			t.Fatalf("auto repair %s: %s %s", d.Kind, d.Status, d.Error)
+		}
+	}
+	if rep, err := e.Svc.Reconcile(ctx); err != nil || rep.Drifting != 0 || len(rep.Repairs) != 0 {
+		t.Fatalf("pass after the repairs: %+v %v", rep, err)
+	}
+
+	// RunReconciler ends when its context does.
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.Svc.RunReconciler(rctx) }()
+	cancel()
+	<-done
+}

@@ -95,6 +95,7 @@ func (s *Service) Reconcile(ctx context.Context) (DriftReport, error) {
 
 func (s *Service) reconcile(ctx context.Context, rep *DriftReport) error {
 	s.refreshHeads(ctx)
+	s.lists.invalidate() // a pass reads what the upstreams say now
 	v := s.NewView()
 	list, err := v.Apps(ctx, ListQuery{})
 	if err != nil {
