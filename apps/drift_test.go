@@ -279,6 +279,24 @@ func TestRepairFailsNamingWhatItCouldNotFix(t *testing.T) {
 	if d.Status == ops.StatusSucceeded || !strings.Contains(d.Error, "STACK_MISSING") {
 		t.Fatalf("repair: %s %q", d.Status, d.Error)
 	}
+	// Such an app can still be uninstalled, and then is gone.
+	if _, err := e.Stacks.FindStackByName(ctx, 1, "gone"); !notFound(err) {
+		t.Fatalf("the failed repair left a stack: %v", err)
+	}
+	op, err = e.Svc.Uninstall(ctx, "gone", true, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := e.wait(op); d.Status != ops.StatusSucceeded {
+		t.Fatalf("uninstall: %s %s", d.Status, d.Error)
+	}
+	e.Svc.InvalidateLists()
+	if a, _, err := e.Svc.NewView().App(ctx, "gone", false); err != nil || a != nil {
+		t.Fatalf("after uninstall the app is still listed: %+v %v", a, err)
+	}
+	if l := e.leftovers("gone"); len(l) != 0 {
+		t.Errorf("leftovers: %v", l)
+	}
 }
 
 // The reconciler counts drift by kind and repairs only with autoRepair on.

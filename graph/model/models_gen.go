@@ -461,7 +461,7 @@ const (
 	AppStatusActive AppStatus = "ACTIVE"
 	// The stack is stopped.
 	AppStatusInactive AppStatus = "INACTIVE"
-	// The stack is active but no container runs, or the last install failed.
+	// The stack is active but no container runs, the last install failed, or appmanage installed the app and its stack is gone (drift STACK_MISSING).
 	AppStatusError AppStatus = "ERROR"
 	// An uninstall operation is queued or running.
 	AppStatusUninstalling AppStatus = "UNINSTALLING"
