@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/appmanage/appmanage/datasources/faults"
 	"github.com/appmanage/appmanage/datasources/gitea"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
+	npmfake "github.com/appmanage/appmanage/datasources/proxymanager/fake"
 	"github.com/appmanage/appmanage/ops"
 )
 
@@ -361,4 +363,102 @@ func TestReconcileCountsAndRepairsOnlyWhenAsked(t *testing.T) {
 	go func() { defer close(done); e.Svc.RunReconciler(rctx) }()
 	cancel()
 	<-done
+}
+
+// Repair under upstream faults on the calls that create things: a refused
+// call is retried, a lost answer is found by name; either way the repair
+// ends with one stack and one proxy host, and no drift.
+func TestRepairUnderFaults(t *testing.T) {
+	ctx := context.Background()
+	const stackCreate = "POST /api/stacks/create/standalone/repository"
+	cases := []struct {
+		name  string
+		route func() string
+		fault faults.Fault
+	}{
+		{"stack create 502", func() string { return stackCreate }, faults.Fault{Status: 502, Body: `{"message":"bad gateway"}`}},
+		{"stack create answer lost", func() string { return stackCreate }, faults.Fault{Status: 502, Body: `{"message":"bad gateway"}`, Phase: faults.After}},
+		{"stack create dropped", func() string { return stackCreate }, faults.Fault{Drop: true}},
+		{"proxy create 503", func() string { return npmfake.RouteCreate }, faults.Fault{Status: 503, Body: `{"error":{"code":503,"message":"busy"}}`}},
+		{"proxy create answer lost", func() string { return npmfake.RouteCreate }, faults.Fault{Status: 502, Body: `{"error":{"code":502,"message":"lost"}}`, Phase: faults.After}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			id := "flt" + strconv.Itoa(i)
+			driftApp(t, e, id, strconv.Itoa(9700+i))
+			st, _ := e.Stacks.FindStackByName(ctx, 1, id)
+			if err := e.Stacks.DeleteStack(ctx, st.ID, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Proxies.DeleteProxyHost(ctx, e.appProxy(id).ID); err != nil {
+				t.Fatal(err)
+			}
+			// Armed before the request: its preflight creates nothing.
+			calls := func() int { return e.Portainer.Faults.Calls(c.route()) + e.NPM.Faults.Calls(c.route()) }
+			before := calls()
+			if strings.HasPrefix(c.route(), "POST /api/stacks") {
+				e.Portainer.Faults.Fail(c.route(), c.fault)
+			} else {
+				e.NPM.Faults.Fail(c.route(), c.fault)
+			}
+			op, err := e.Svc.RepairApp(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := e.wait(op); d.Status != ops.StatusSucceeded {
+				t.Fatalf("repair: %s %s", d.Status, d.Error)
+			}
+			if _, issues := readState(t, e, id); len(issues) != 0 {
+				t.Fatalf("drift after repair: %+v", issues)
+			}
+			var stacks, hosts int
+			for _, s := range e.Portainer.Stacks() {
+				if s.Name == id {
+					stacks++
+				}
+			}
+			for _, h := range e.NPM.Hosts() {
+				if h.ForwardHost == id {
+					hosts++
+				}
+			}
+			if stacks != 1 || hosts != 1 {
+				t.Fatalf("%d stacks, %d proxy hosts after the repair, want 1 and 1", stacks, hosts)
+			}
+			if calls()-before < 1 {
+				t.Fatalf("the faulted route %s was not called", c.route())
+			}
+		})
+	}
+}
+
+// autoRepair does not start a repair again after one failed.
+func TestAutoRepairDoesNotRepeatAFailedRepair(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.Svc.UseSettings(e.DB)
+	driftApp(t, e, "again", "9801")
+	st, _ := e.Stacks.FindStackByName(ctx, 1, "again")
+	if err := e.Stacks.DeleteStack(ctx, st.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Repos.DeleteRepo(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.UpdateSettings(ctx, []EnvSetting{{Name: "autoRepair", Value: "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := e.Svc.Reconcile(ctx)
+	if len(rep.Repairs) != 1 {
+		t.Fatalf("first pass: %+v", rep)
+	}
+	op, _ := e.Engine.Get(ctx, rep.Repairs[0])
+	if d := e.wait(op); d.Status == ops.StatusSucceeded {
+		t.Fatalf("repair without a repository succeeded")
+	}
+	rep, _ = e.Svc.Reconcile(ctx)
+	if len(rep.Repairs) != 0 || rep.Issues[DriftStackMissing] != 1 {
+		t.Fatalf("second pass: %+v", rep)
+	}
 }

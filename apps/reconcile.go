@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/ops"
 )
 
 // DefaultReconcileInterval is how often the reconciler computes the drift
@@ -106,6 +107,7 @@ func (s *Service) reconcile(ctx context.Context, rep *DriftReport) error {
 		refs[i] = a.AppRef
 	}
 	issues, errs := v.Drift(ctx, refs)
+	latest, lerrs := v.LastOperations(ctx, refs)
 	rep.Apps = len(refs)
 	var failed []error
 	for i, ref := range refs {
@@ -123,6 +125,12 @@ func (s *Service) reconcile(ctx context.Context, rep *DriftReport) error {
 			repairable = repairable && is.Repairable
 		}
 		if !rep.AutoRepair || !repairable {
+			continue
+		}
+		// A repair that failed is not started again every pass: the next
+		// one waits for another operation on the app (a repairApp by hand
+		// included).
+		if lerrs[i] == nil && latest[i] != nil && latest[i].Kind == KindRepair && latest[i].Status != ops.StatusSucceeded {
 			continue
 		}
 		op, err := s.RepairApp(ctx, ref.ID)
