@@ -80,8 +80,13 @@ func (s *Service) installedApps(ctx context.Context) (map[string]*ops.Operation,
 	return out, nil
 }
 
+// getInstalled is installedApps through the list cache (a poll of many
+// apps reads the journal once per list TTL; it only matters for apps whose
+// stack is gone, which a stale answer shows at most one TTL late).
 func (v *View) getInstalled(ctx context.Context) (map[string]*ops.Operation, error) {
-	return v.installed.get(ctx, v.s.installedApps)
+	return v.installed.get(ctx, func(ctx context.Context) (map[string]*ops.Operation, error) {
+		return cached(ctx, v.s.lists, "installed", v.s.installedApps)
+	})
 }
 
 // Drift returns each app's drift issues, computed from the lists the view
