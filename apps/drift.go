@@ -133,8 +133,7 @@ func (v *View) drift(ctx context.Context, rec *appRecord) ([]DriftIssue, error) 
 	if st == nil {
 		return nil, nil
 	}
-	repo, _, own := v.s.repoOwnerName(st)
-	if !own {
+	if !v.s.ownRepo(st) {
 		installed, err := v.getInstalled(ctx)
 		if err != nil {
 			return nil, err
@@ -148,7 +147,6 @@ func (v *View) drift(ctx context.Context, rec *appRecord) ([]DriftIssue, error) 
 		}
 		return []DriftIssue{{Kind: DriftStackNotGit, Repairable: true, Message: msg + ": repair deploys it again from the app's repository"}}, nil
 	}
-	_ = repo
 	dr, err := v.s.desiredAt(ctx, st)
 	if err != nil {
 		return nil, err
@@ -178,7 +176,7 @@ func (v *View) drift(ctx context.Context, rec *appRecord) ([]DriftIssue, error) 
 	if err != nil {
 		return nil, err
 	}
-	own2 := px.byHost[strings.ToLower(st.Name)]
+	own := px.byHost[strings.ToLower(st.Name)]
 	var missing []string
 	for _, d := range dr.domains {
 		h := px.byDomain[d]
@@ -201,7 +199,7 @@ func (v *View) drift(ctx context.Context, rec *appRecord) ([]DriftIssue, error) 
 			Message: fmt.Sprintf("no NPM proxy host serves %s (recorded in %s)", strings.Join(missing, ", "), dr.domainSource)})
 	}
 	t, terr := resolveTarget(ctx, cs, st.Name, nil, dr.read)
-	for _, h := range own2 {
+	for _, h := range own {
 		if terr == nil && (h.ForwardScheme != t.Scheme || h.ForwardPort != t.Port) {
 			issues = append(issues, DriftIssue{Kind: DriftProxyTargetWrong, Repairable: true, ProxyID: h.ID, Domains: h.DomainNames,
 				Message: fmt.Sprintf("proxy host %d forwards to %s://%s:%d; the app's %s says %s://%s:%d", h.ID, h.ForwardScheme,

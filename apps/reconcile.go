@@ -143,9 +143,7 @@ func (s *Service) reconcile(ctx context.Context, rep *DriftReport) error {
 		rep.Repairs = append(rep.Repairs, op.ID)
 		s.log.InfoContext(ctx, "auto-repair started", "app", ref.ID, "operation", op.ID, "issues", len(issues[i]))
 	}
-	for _, p := range list.Problems {
-		failed = append(failed, p)
-	}
+	failed = append(failed, list.Problems...)
 	return errors.Join(failed...)
 }
 
