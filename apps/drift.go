@@ -198,9 +198,11 @@ func (v *View) drift(ctx context.Context, rec *appRecord) ([]DriftIssue, error) 
 		issues = append(issues, DriftIssue{Kind: DriftProxyMissing, Repairable: true, Domains: missing,
 			Message: fmt.Sprintf("no NPM proxy host serves %s (recorded in %s)", strings.Join(missing, ", "), dr.domainSource)})
 	}
+	// The target is judged against running containers' labels: without
+	// containers (a stopped app) the .env alone may not say the port.
 	t, terr := resolveTarget(ctx, cs, st.Name, nil, dr.read)
 	for _, h := range own {
-		if terr == nil && (h.ForwardScheme != t.Scheme || h.ForwardPort != t.Port) {
+		if terr == nil && len(cs) > 0 && (h.ForwardScheme != t.Scheme || h.ForwardPort != t.Port) {
 			issues = append(issues, DriftIssue{Kind: DriftProxyTargetWrong, Repairable: true, ProxyID: h.ID, Domains: h.DomainNames,
 				Message: fmt.Sprintf("proxy host %d forwards to %s://%s:%d; the app's %s says %s://%s:%d", h.ID, h.ForwardScheme,
 					h.ForwardHost, h.ForwardPort, t.PortSource, t.Scheme, st.Name, t.Port)})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/faults"
 	"github.com/appmanage/appmanage/datasources/gitea"
 	"github.com/appmanage/appmanage/datasources/proxymanager"
@@ -462,3 +463,25 @@ func TestAutoRepairDoesNotRepeatAFailedRepair(t *testing.T) {
 		t.Fatalf("second pass: %+v", rep)
 	}
 }
+
+// A stack made by hand (not installed by appmanage, not deployed from its
+// Gitea) is no app repairApp touches.
+func TestRepairRefusesAStackMadeByHand(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if _, err := e.Portainer.AddStack(1, "byhand", "services:\n  web:\n    image: nginx:1\n    container_name: byhand\n"); err != nil {
+		t.Fatal(err)
+	}
+	e.Svc.InvalidateLists()
+	if _, issues := readState(t, e, "byhand"); len(issues) != 0 {
+		t.Fatalf("drift of a stack made by hand: %+v", issues)
+	}
+	if _, err := e.Svc.RepairApp(ctx, "byhand"); !notFoundCode(err) {
+		t.Fatalf("repair of a stack made by hand: %v", err)
+	}
+	if len(e.Portainer.Stacks()) != 1 {
+		t.Fatal("the stack was touched")
+	}
+}
+
+func notFoundCode(err error) bool { return apperr.CodeOf(err) == apperr.NotFound }

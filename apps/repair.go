@@ -55,8 +55,8 @@ func (s *Service) RepairApp(ctx context.Context, appID string) (*ops.Operation, 
 	if err != nil {
 		return nil, err
 	}
-	if a == nil || !a.Official || a.StackID == 0 && !s.isInstalled(ctx, appID) {
-		return nil, apperr.New(apperr.NotFound, "no app %q that appmanage installed", appID)
+	if a == nil || !s.manages(ctx, appID) {
+		return nil, apperr.New(apperr.NotFound, "no app %q that appmanage installed or deploys from its repository", appID)
 	}
 	for _, is := range issues {
 		if !is.Repairable {
@@ -65,6 +65,18 @@ func (s *Service) RepairApp(ctx context.Context, appID string) (*ops.Operation, 
 	}
 	return s.engine.Submit(ctx, ops.SubmitRequest{Kind: KindRepair, AppID: appID,
 		Input: RepairInput{AppID: appID, EndpointID: a.EndpointID, Actor: actor(ctx)}})
+}
+
+// manages reports whether appmanage may rebuild the app from its
+// repository: it installed it (and nobody uninstalled it), or its stack is
+// deployed from a repository of appmanage's Gitea. A stack made by hand is
+// never touched.
+func (s *Service) manages(ctx context.Context, appID string) bool {
+	if s.isInstalled(ctx, appID) {
+		return true
+	}
+	st, err := s.locateStack(ctx, appID)
+	return err == nil && s.ownRepo(st)
 }
 
 func (s *Service) isInstalled(ctx context.Context, appID string) bool {
@@ -94,6 +106,9 @@ func (s *Service) stepRepairStack(ctx context.Context, r *ops.Run) error {
 		r.Logf("stack %s (id %d) is deployed from the app's repository", st.Name, st.ID)
 		return nil
 	case err == nil:
+		if !s.isInstalled(ctx, in.AppID) {
+			return apperr.Precondition("id", "STACK_NOT_GIT: stack %s was not installed by appmanage; it is left as it is", st.Name)
+		}
 		if err := s.stacks.DeleteStack(ctx, st.ID, st.EndpointID); err != nil && !notFound(err) {
 			return retryIfTransient(upstreamErr("portainer", err, "delete the stack that is not linked to the repository"))
 		}
