@@ -485,3 +485,25 @@ func TestRepairRefusesAStackMadeByHand(t *testing.T) {
 }
 
 func notFoundCode(err error) bool { return apperr.CodeOf(err) == apperr.NotFound }
+
+// A proxy nginx keeps refusing cannot be repaired: the repair fails naming
+// the host.
+func TestRepairOfAProxyNginxStillRefuses(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	driftApp(t, e, "ngx", "9901")
+	h := e.appProxy("ngx")
+	e.NPM.FailNginx("unknown directive \"bogus\"")
+	_, _ = e.Proxies.UpdateProxyHost(ctx, h.ID, proxymanager.ProxyHostUpdate{HTTP2Support: new(true)})
+	if _, issues := readState(t, e, "ngx"); !slices.Contains(kinds(issues), DriftProxyOffline) {
+		t.Fatalf("drift %+v", issues)
+	}
+	op, err := e.Svc.RepairApp(ctx, "ngx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.wait(op)
+	if d.Status == ops.StatusSucceeded || !d.Status.Terminal() || !strings.Contains(d.Error, "proxy host "+strconv.Itoa(h.ID)) {
+		t.Fatalf("repair: %s %q", d.Status, d.Error)
+	}
+}
