@@ -279,7 +279,7 @@ func TestRepairFailsNamingWhatItCouldNotFix(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := e.wait(op)
-	if d.Status == ops.StatusSucceeded || !strings.Contains(d.Error, "STACK_MISSING") {
+	if d.Status != ops.StatusFailed || !strings.Contains(d.Error, "STACK_MISSING") {
 		t.Fatalf("repair: %s %q", d.Status, d.Error)
 	}
 	// Such an app can still be uninstalled, and then is gone.
@@ -503,7 +503,7 @@ func TestRepairOfAProxyNginxStillRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := e.wait(op)
-	if d.Status == ops.StatusSucceeded || !d.Status.Terminal() || !strings.Contains(d.Error, "proxy host "+strconv.Itoa(h.ID)) {
+	if d.Status != ops.StatusFailed || !strings.Contains(d.Error, "proxy host "+strconv.Itoa(h.ID)) {
 		t.Fatalf("repair: %s %q", d.Status, d.Error)
 	}
 }

@@ -32,7 +32,7 @@ type RepairInput struct {
 // only what is still needed. Nothing is undone: a repair that cannot fix
 // something fails naming it, and leaves what it fixed fixed.
 func (s *Service) repairWorkflow() ops.Workflow {
-	return ops.Workflow{Kind: KindRepair, Steps: []ops.Step{
+	return ops.Workflow{Kind: KindRepair, KeepDone: true, Steps: []ops.Step{
 		{Name: "stack", Weight: 4, Timeout: s.cfg.DeployTimeout, Retries: 2, Do: s.stepRepairStack},
 		{Name: "containers", Weight: 3, Timeout: s.cfg.DeployTimeout, Retries: 2, Do: s.stepRepairContainers},
 		{Name: "proxies", Weight: 2, Timeout: s.cfg.StepTimeout, Retries: 2, Do: s.stepRepairProxies},
