@@ -132,7 +132,7 @@ type Workflow struct {
 	// step only as Step.Retries says: the operation then ends FAILED with
 	// the steps done so far kept (each fixed something worth keeping).
 	KeepDone bool
-	Deadline    time.Duration // overall; default Options.Deadline
+	Deadline time.Duration // overall; default Options.Deadline
 }
 
 type retryableError struct{ err error }
