@@ -424,9 +424,10 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 	}
 	// Apps appmanage installed whose stack is gone (deleted behind its
 	// back): listed with status ERROR, so drift can say STACK_MISSING.
+	stackNames := derive(&v.s.derived, "stacks", stacks, newStackIndex)
 	for id, op := range installed {
-		if byID[id] {
-			continue
+		if byID[id] || len(stackNames[id]) > 0 {
+			continue // listed, or its stack is on an endpoint the query leaves out
 		}
 		var in InstallInput
 		_ = json.Unmarshal(op.Input, &in)
