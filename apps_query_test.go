@@ -367,6 +367,46 @@ func TestAppsQueryUpstreamCallsDoNotGrow(t *testing.T) {
 			t.Errorf("cold: %s called %d times (%d with 10 apps)", k, v, cold10[k])
 		}
 	}
+	// Acceptance 6 (issue 11): selecting drift adds no upstream call to a
+	// poll. Its first read costs each app's branch head (one Gitea call per
+	// app per new head) and its files at that commit (once per commit);
+	// then the head is kept until an operation, a push or the reconciler
+	// says it moved, so a steady poll asks Gitea nothing.
+	const driftQuery = `{ apps { nodes { id status env { name value } proxies { domains } repository { htmlUrl } variables drift { kind message repairable } } } }`
+	waitTTL()
+	coldDrift, n := aqQuery(t, s, driftQuery)
+	if n != 200 {
+		t.Fatalf("drift query listed %d apps", n)
+	}
+	for k, v := range coldDrift {
+		if strings.HasPrefix(k, "gitea ") && v > 4*200 {
+			t.Errorf("cold drift: %s called %d times for 200 apps", k, v)
+		}
+	}
+	waitTTL()
+	pollDrift, _ := aqQuery(t, s, driftQuery)
+	waitTTL()
+	pollPlain, _ := aqQuery(t, s, query)
+	t.Logf("cold drift: %v\npoll with drift: %v\npoll without: %v", coldDrift, pollDrift, pollPlain)
+	if !maps.Equal(pollDrift, pollPlain) {
+		t.Errorf("a poll with drift made other upstream calls than one without:\n with: %v\nwithout: %v", pollDrift, pollPlain)
+	}
+	var driftOut struct {
+		Apps struct {
+			Nodes []struct {
+				ID    string
+				Drift []struct{ Kind string }
+			}
+		}
+	}
+	_, dresp := s.gql(t, adminKey, `{ apps { nodes { id drift { kind } } } }`, nil)
+	_ = json.Unmarshal(dresp.Data, &driftOut)
+	for _, a := range driftOut.Apps.Nodes {
+		if len(a.Drift) != 0 {
+			t.Errorf("%s: drift %+v right after its install", a.ID, a.Drift)
+		}
+	}
+
 	// A query that reads nothing from NPM does not list proxy hosts (the
 	// proxy list is prefetched only when proxies or domains are selected).
 	waitTTL()

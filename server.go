@@ -52,6 +52,8 @@ type server struct {
 	handler http.Handler
 	auth    *auth.Service
 	audit   *audit.Log
+	// stopReconciler ends the drift reconciler and waits for it.
+	stopReconciler func()
 }
 
 // newServer loads the library, starts the sandbox fakes when asked, builds
@@ -185,6 +187,11 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 	if err := s.engine.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start operation engine: %w", err)
 	}
+	registerDriftMetrics(reg, appsSvc)
+	rctx, cancelReconciler := context.WithCancel(context.WithoutCancel(ctx))
+	reconciled := make(chan struct{})
+	go func() { defer close(reconciled); appsSvc.RunReconciler(rctx) }()
+	s.stopReconciler = func() { cancelReconciler(); <-reconciled }
 
 	pingDB := func(ctx context.Context) error { return s.db.R.PingContext(ctx) }
 	checker := health.New(pingDB, 2*time.Second,
@@ -299,6 +306,20 @@ func registerListReuse(reg *prometheus.Registry, hits map[string]func() upstream
 	}
 }
 
+// registerDriftMetrics exports the reconciler's last pass:
+// appmanage_drift_issues{kind} and appmanage_drift_apps.
+func registerDriftMetrics(reg *prometheus.Registry, svc *apps.Service) {
+	for _, k := range apps.DriftKinds {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "appmanage_drift_issues", ConstLabels: prometheus.Labels{"kind": string(k)},
+			Help: "Drift issues of this kind the reconciler found in its last pass over every app.",
+		}, func() float64 { return float64(svc.DriftReport().Issues[k]) }))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "appmanage_drift_apps", Help: "Apps with at least one drift issue in the reconciler's last pass.",
+	}, func() float64 { return float64(svc.DriftReport().Drifting) }))
+}
+
 // serve runs the HTTP server until ctx ends, then shuts everything down.
 func (s *server) serve(ctx context.Context, ready func(net.Addr)) error {
 	go s.audit.Run(ctx, time.Hour) // retention
@@ -316,6 +337,10 @@ func (s *server) serve(ctx context.Context, ready func(net.Addr)) error {
 }
 
 func (s *server) close(ctx context.Context) {
+	if s.stopReconciler != nil {
+		s.stopReconciler()
+		s.stopReconciler = nil
+	}
 	if s.engine != nil {
 		if err := s.engine.Shutdown(ctx); err != nil {
 			s.log.Warn("operation engine shutdown", "error", err)

@@ -167,6 +167,7 @@ type View struct {
 	mu         sync.Mutex
 	containers map[int]*memo[*containerIndex]
 	records    map[AppRef]*appRecord
+	installed  memo[map[string]*ops.Operation] // see installedApps
 }
 
 // containerIndex is one endpoint's container list, by compose project.
@@ -242,7 +243,8 @@ func newStackIndex(stacks []portainer.Stack) stackIndex {
 
 // proxyIndex is NPM's proxy-host list by forward host, each by id.
 type proxyIndex struct {
-	byHost map[string][]proxymanager.ProxyHost // lower-cased forward_host
+	byHost   map[string][]proxymanager.ProxyHost // lower-cased forward_host
+	byDomain map[string]*proxymanager.ProxyHost  // lower-cased domain -> the host carrying it
 }
 
 func newProxyIndex(hs []proxymanager.ProxyHost) *proxyIndex {
@@ -254,6 +256,7 @@ func newProxyIndex(hs []proxymanager.ProxyHost) *proxyIndex {
 	for _, l := range x.byHost {
 		slices.SortFunc(l, func(a, b proxymanager.ProxyHost) int { return a.ID - b.ID })
 	}
+	x.byDomain = proxyByDomain(hs)
 	return x
 }
 
@@ -263,6 +266,9 @@ type appRecord struct {
 	stack   *portainer.Stack
 	op      *ops.Operation // latest operation when it explains the entry
 	install *InstallInput  // input of that install, for stack-less entries
+	// missing: appmanage installed the app, nobody uninstalled it, and
+	// Portainer has no stack of it (STACK_MISSING).
+	missing bool
 }
 
 type memo[T any] struct {
@@ -340,10 +346,11 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 	out := &AppList{}
 	var containers map[int]*containerIndex
 	var stacks []portainer.Stack
-	var pending map[string]*ops.Operation
+	var pending, installed map[string]*ops.Operation
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { stacks, err = v.getStacks(gctx); return err })
 	g.Go(func() (err error) { pending, err = v.s.pendingOps(gctx); return err })
+	g.Go(func() (err error) { installed, err = v.getInstalled(gctx); return err })
 	if !q.IDsOnly {
 		g.Go(func() error { containers, out.Problems = v.allContainers(gctx, q.EndpointID); return nil })
 	}
@@ -412,6 +419,24 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		if q.EndpointID != 0 && rec.EndpointID != q.EndpointID {
 			continue
 		}
+		recs[rec.AppRef] = rec
+		byID[id] = true
+	}
+	// Apps appmanage installed whose stack is gone (deleted behind its
+	// back): listed with status ERROR, so drift can say STACK_MISSING.
+	stackNames := derive(&v.s.derived, "stacks", stacks, newStackIndex)
+	for id, op := range installed {
+		if byID[id] || len(stackNames[id]) > 0 {
+			continue // listed, or its stack is on an endpoint the query leaves out
+		}
+		var in InstallInput
+		_ = json.Unmarshal(op.Input, &in)
+		if q.EndpointID != 0 && in.EndpointID != q.EndpointID {
+			continue
+		}
+		created := op.CreatedAt
+		rec := &appRecord{missing: true, AppSummary: AppSummary{AppRef: AppRef{ID: op.AppID, EndpointID: in.EndpointID},
+			Status: AppError, Official: true, CreatedAt: &created}}
 		recs[rec.AppRef] = rec
 		byID[id] = true
 	}
@@ -1059,7 +1084,7 @@ func (v *View) Repositories(ctx context.Context, refs []AppRef) ([]*RepoLinks, [
 			}
 			return l, nil
 		}
-		if rec.stack == nil && rec.install != nil && rec.op != nil && repoStepDone(rec.op) {
+		if rec.stack == nil && (rec.missing || rec.install != nil && rec.op != nil && repoStepDone(rec.op)) {
 			return v.s.repoLinks(v.s.repos.Owner(), rec.ID), nil
 		}
 		return nil, nil

@@ -954,19 +954,13 @@ func (s *Service) stepURL(ctx context.Context, r *ops.Run) error {
 	}
 	if !ch.Changed {
 		r.Logf("W9_URL stays %s", ch.Old)
-		return nil
 	}
-	changes, msg := []EnvSetting{{Name: "W9_URL", Value: ch.New}}, fmt.Sprintf("Set W9_URL of %s to %s", in.AppID, ch.New)
-	var done bool
-	if env != nil {
-		done, err = s.commitEnvAt(ctx, in.AppID, env, sha, changes, msg)
-	} else {
-		done, err = s.commitEnv(ctx, in.AppID, changes, msg)
-	}
+	// W9_URL and the record of the app's domains (desired.go), one commit.
+	done, err := s.commitURLAndRecord(ctx, r, in.AppID, ch, env, sha)
 	if err != nil {
 		return retryIfTransient(err)
 	}
-	if done {
+	if done && ch.Changed {
 		r.Logf("W9_URL: %s -> %s (one commit)", ch.Old, ch.New)
 	}
 	return nil
@@ -1020,6 +1014,9 @@ func (s *Service) hostPortURL(ctx context.Context, in DomainsInput, env *dotenv.
 }
 
 func (s *Service) undoURL(ctx context.Context, r *ops.Run) error {
+	if err := s.undoRecordDomains(ctx, r); err != nil {
+		return err
+	}
 	var ch urlChange
 	if ok, err := r.Get(keyURL, &ch); err != nil || !ok || !ch.Changed {
 		return err

@@ -696,6 +696,22 @@ func (s *Service) undoRepository(ctx context.Context, r *ops.Run) error {
 	return s.stepDeleteRepository(ctx, r)
 }
 
+// repositoryStack is the request that deploys the app's repository as its
+// stack (install, and repair when the stack is gone), with the clone
+// credentials of the client set in ctx.
+func (s *Service) repositoryStack(ctx context.Context, appID string, repo *gitea.Repository) portainer.CreateRepositoryStackRequest {
+	git := s.ups(ctx).git
+	return portainer.CreateRepositoryStackRequest{
+		Name:                     appID,
+		RepositoryURL:            s.cloneURL(ctx, repo),
+		RepositoryReferenceName:  "refs/heads/main",
+		ComposeFile:              "docker-compose.yml",
+		RepositoryAuthentication: git.Password != "",
+		RepositoryUsername:       git.Username,
+		RepositoryPassword:       git.Password,
+	}
+}
+
 func (s *Service) cloneURL(ctx context.Context, repo *gitea.Repository) string {
 	base := s.ups(ctx).cloneBase
 	if base == "" {
@@ -747,15 +763,7 @@ func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
 		}
 		repo := &gitea.Repository{CloneURL: urls.Clone, HTMLURL: urls.HTML, Owner: urls.Owner, Name: urls.Name}
 		r.Logf("deploying stack %s on endpoint %d from %s", in.AppID, in.EndpointID, repo.HTMLURL)
-		st, err = s.stacks.CreateStackFromRepository(ctx, in.EndpointID, portainer.CreateRepositoryStackRequest{
-			Name:                     in.AppID,
-			RepositoryURL:            s.cloneURL(ctx, repo),
-			RepositoryReferenceName:  "refs/heads/main",
-			ComposeFile:              "docker-compose.yml",
-			RepositoryAuthentication: s.ups(ctx).git.Password != "",
-			RepositoryUsername:       s.ups(ctx).git.Username,
-			RepositoryPassword:       s.ups(ctx).git.Password,
-		})
+		st, err = s.stacks.CreateStackFromRepository(ctx, in.EndpointID, s.repositoryStack(ctx, in.AppID, repo))
 		if err != nil {
 			if found, ferr := s.stacks.FindStackByName(ctx, in.EndpointID, in.AppID); ferr == nil {
 				st, err = found, nil

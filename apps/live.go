@@ -178,3 +178,6 @@ func (l liveStacks) InspectImage(ctx context.Context, endpointID int, ref string
 func (l liveStacks) PullImage(ctx context.Context, endpointID int, ref string, auth *portainer.RegistryAuth, progress func(portainer.PullProgress)) error {
 	return l.s.ups(ctx).stacks.PullImage(ctx, endpointID, ref, auth, progress)
 }
+func (l liveRepos) ListRepos(ctx context.Context) ([]gitea.Repository, error) {
+	return l.s.ups(ctx).repos.ListRepos(ctx)
+}

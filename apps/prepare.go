@@ -105,6 +105,9 @@ func render(app *library.App, in InstallInput) (map[string][]byte, error) {
 		}
 		out["docker-compose.yml"] = compose
 	}
+	if len(in.Domains) > 0 {
+		out[desiredFile] = encodeDesired(in.Domains) // see desired.go
+	}
 	return out, nil
 }
 

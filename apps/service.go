@@ -26,6 +26,7 @@ type Repos interface {
 	CreateRepo(ctx context.Context, name string, opts gitea.CreateRepoOptions) (*gitea.Repository, error)
 	GetRepo(ctx context.Context, name string) (*gitea.Repository, error)
 	DeleteRepo(ctx context.Context, name string) error
+	ListRepos(ctx context.Context) ([]gitea.Repository, error)
 	CommitFiles(ctx context.Context, name string, commit gitea.Commit) (*gitea.CommitResult, error)
 	GetRawFile(ctx context.Context, name, path, ref string) ([]byte, error)
 	GetFile(ctx context.Context, name, path, ref string) (*gitea.File, error)
@@ -83,6 +84,7 @@ type Engine interface {
 	Get(ctx context.Context, id string) (*ops.Operation, error)
 	List(ctx context.Context, f ops.ListFilter) ([]ops.Operation, error)
 	LatestByApp(ctx context.Context, appIDs []string) (map[string]*ops.Operation, error)
+	LatestAmong(ctx context.Context, kinds []string) (map[string]*ops.Operation, error)
 	Cancel(ctx context.Context, id string) (*ops.Operation, error)
 	ByIdempotencyKey(ctx context.Context, key string) (*ops.Operation, error)
 }
@@ -148,6 +150,8 @@ type Service struct {
 
 	history *historyCache               // branch heads and the history read from them
 	diffs   *lru.Cache[diffKey, string] // diffs between two commits (immutable)
+
+	drift driftState // the reconciler's last pass
 }
 
 // New builds the service and registers its workflows with the engine.
@@ -174,7 +178,7 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	s.pinned, _ = lru.New[string, *upstreamSet](4096)
 	// Through the live client set, like every other Portainer call.
 	s.images = portainerImages{s.stacks}
-	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
+	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow(), s.repairWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
 	workflows = append(append(workflows, s.materialWorkflows()...), s.upgradeWorkflow())
 	for _, w := range workflows {
 		engine.Register(s.invalidating(w))

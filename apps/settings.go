@@ -121,6 +121,20 @@ var settingDefs = []SettingDef{
 	{Key: "npmUrl", Upstream: UpstreamNPM, validate: validURL, Description: "Nginx Proxy Manager admin URL; overrides --npm-url."},
 	{Key: "npmEmail", Upstream: UpstreamNPM, Description: "NPM user's email; overrides --npm-email."},
 	{Key: "npmPassword", Upstream: UpstreamNPM, Secret: true, Description: "NPM user's password; overrides --npm-password."},
+	{Key: "reconcileInterval", Description: "How often the reconciler computes every app's drift (a Go duration, at least 10s; default 5m).",
+		validate: func(v string) error {
+			if d, err := time.ParseDuration(v); err != nil || d < minReconcileInterval {
+				return apperr.Invalid("value", "want a Go duration of at least %s, such as 5m", minReconcileInterval)
+			}
+			return nil
+		}},
+	{Key: "autoRepair", Description: "true: the reconciler starts repairApp for every app whose drift is all repairable; false (default): it only reports.",
+		validate: func(v string) error {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return apperr.Invalid("value", "want true or false")
+			}
+			return nil
+		}},
 }
 
 // SettingSecrecy reports whether key names a known setting and whether

@@ -60,6 +60,19 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 		}
 	}
 	if !found {
+		// An app appmanage installed whose stack (and maybe repository)
+		// was deleted behind its back: listed with drift STACK_MISSING.
+		if installed, err := s.installedApps(ctx); err != nil {
+			return nil, err
+		} else if op := installed[strings.ToLower(appID)]; op != nil {
+			var ii InstallInput
+			if err := json.Unmarshal(op.Input, &ii); err == nil {
+				in.EndpointID = ii.EndpointID
+			}
+			found = true
+		}
+	}
+	if !found {
 		if _, err := s.repos.GetRepo(ctx, appID); err == nil {
 			found = true
 		} else if !notFound(err) {

@@ -60,6 +60,7 @@ type ComplexityRoot struct {
 		DefaultDomain func(childComplexity int) int
 		Diff          func(childComplexity int, from string, to string) int
 		Domains       func(childComplexity int) int
+		Drift         func(childComplexity int) int
 		EndpointID    func(childComplexity int) int
 		Env           func(childComplexity int) int
 		History       func(childComplexity int, first *int, after *string) int
@@ -200,6 +201,30 @@ type ComplexityRoot struct {
 		Key    func(childComplexity int) int
 	}
 
+	DriftCount struct {
+		Count func(childComplexity int) int
+		Kind  func(childComplexity int) int
+	}
+
+	DriftIssue struct {
+		Domains    func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		Message    func(childComplexity int) int
+		ProxyID    func(childComplexity int) int
+		Repairable func(childComplexity int) int
+	}
+
+	DriftSummary struct {
+		Apps            func(childComplexity int) int
+		AutoRepair      func(childComplexity int) int
+		CheckedAt       func(childComplexity int) int
+		Drifting        func(childComplexity int) int
+		Error           func(childComplexity int) int
+		IntervalSeconds func(childComplexity int) int
+		Issues          func(childComplexity int) int
+		Repairs         func(childComplexity int) int
+	}
+
 	Edition struct {
 		Dist     func(childComplexity int) int
 		Versions func(childComplexity int) int
@@ -220,6 +245,7 @@ type ComplexityRoot struct {
 
 	Health struct {
 		Database  func(childComplexity int) int
+		Drift     func(childComplexity int) int
 		Sandbox   func(childComplexity int) int
 		Status    func(childComplexity int) int
 		Upstreams func(childComplexity int) int
@@ -262,6 +288,7 @@ type ComplexityRoot struct {
 		SetDefaultDomain  func(childComplexity int, id string, domain string) int
 		StartApp          func(childComplexity int, id string, idempotencyKey *string) int
 		StopApp           func(childComplexity int, id string, idempotencyKey *string) int
+		SweepOrphans      func(childComplexity int, kinds []model.OrphanKind, dryRun *bool) int
 		TestUpstream      func(childComplexity int, name string, input []model.SettingInput) int
 		UninstallApp      func(childComplexity int, id string, purgeData *bool, idempotencyKey *string) int
 		UpdateAppEnv      func(childComplexity int, id string, changes []model.EnvVarInput) int
@@ -306,6 +333,17 @@ type ComplexityRoot struct {
 		Name       func(childComplexity int) int
 		StartedAt  func(childComplexity int) int
 		Status     func(childComplexity int) int
+	}
+
+	Orphan struct {
+		App        func(childComplexity int) int
+		EndpointID func(childComplexity int) int
+		Error      func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		Name       func(childComplexity int) int
+		ProxyID    func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		Removed    func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -369,6 +407,7 @@ type ComplexityRoot struct {
 		LibraryProblems   func(childComplexity int) int
 		Operation         func(childComplexity int, id string) int
 		Operations        func(childComplexity int, appID *string, first *int) int
+		Orphans           func(childComplexity int) int
 		Settings          func(childComplexity int) int
 	}
 
@@ -456,6 +495,7 @@ type AppResolver interface {
 
 	LastOperation(ctx context.Context, obj *model.App) (*model.Operation, error)
 	Ports(ctx context.Context, obj *model.App) ([]model.PlannedPort, error)
+	Drift(ctx context.Context, obj *model.App) ([]model.DriftIssue, error)
 	History(ctx context.Context, obj *model.App, first *int, after *string) (*model.CommitConnection, error)
 	Diff(ctx context.Context, obj *model.App, from string, to string) (string, error)
 	Images(ctx context.Context, obj *model.App) ([]model.AppImage, error)
@@ -476,6 +516,7 @@ type MutationResolver interface {
 	UpgradeApp(ctx context.Context, id string, version string, healthTimeout *int, idempotencyKey *string) (*model.Operation, error)
 	RepairApp(ctx context.Context, id string) (*model.Operation, error)
 	TestUpstream(ctx context.Context, name string, input []model.SettingInput) (*model.UpstreamTest, error)
+	SweepOrphans(ctx context.Context, kinds []model.OrphanKind, dryRun *bool) ([]model.Orphan, error)
 	UpdateAppFiles(ctx context.Context, id string, files []model.FileChangeInput, message *string, idempotencyKey *string) (*model.Operation, error)
 	RollbackApp(ctx context.Context, id string, commit string, idempotencyKey *string) (*model.Operation, error)
 	CancelOperation(ctx context.Context, id string) (*model.Operation, error)
@@ -505,6 +546,7 @@ type QueryResolver interface {
 	Catalog(ctx context.Context, search *string, category *string) ([]model.CatalogApp, error)
 	CatalogCategories(ctx context.Context) ([]string, error)
 	LibraryProblems(ctx context.Context) ([]model.LibraryProblem, error)
+	Orphans(ctx context.Context) ([]model.Orphan, error)
 	Endpoints(ctx context.Context) ([]model.Endpoint, error)
 	Health(ctx context.Context) (*model.Health, error)
 	Operation(ctx context.Context, id string) (*model.Operation, error)
@@ -618,6 +660,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.Domains(childComplexity), true
+	case "App.drift":
+		if e.ComplexityRoot.App.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.Drift(childComplexity), true
 	case "App.endpointId":
 		if e.ComplexityRoot.App.EndpointID == nil {
 			break
@@ -1202,6 +1250,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedApiKey.Key(childComplexity), true
 
+	case "DriftCount.count":
+		if e.ComplexityRoot.DriftCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftCount.Count(childComplexity), true
+	case "DriftCount.kind":
+		if e.ComplexityRoot.DriftCount.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftCount.Kind(childComplexity), true
+
+	case "DriftIssue.domains":
+		if e.ComplexityRoot.DriftIssue.Domains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftIssue.Domains(childComplexity), true
+	case "DriftIssue.kind":
+		if e.ComplexityRoot.DriftIssue.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftIssue.Kind(childComplexity), true
+	case "DriftIssue.message":
+		if e.ComplexityRoot.DriftIssue.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftIssue.Message(childComplexity), true
+	case "DriftIssue.proxyId":
+		if e.ComplexityRoot.DriftIssue.ProxyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftIssue.ProxyID(childComplexity), true
+	case "DriftIssue.repairable":
+		if e.ComplexityRoot.DriftIssue.Repairable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftIssue.Repairable(childComplexity), true
+
+	case "DriftSummary.apps":
+		if e.ComplexityRoot.DriftSummary.Apps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.Apps(childComplexity), true
+	case "DriftSummary.autoRepair":
+		if e.ComplexityRoot.DriftSummary.AutoRepair == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.AutoRepair(childComplexity), true
+	case "DriftSummary.checkedAt":
+		if e.ComplexityRoot.DriftSummary.CheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.CheckedAt(childComplexity), true
+	case "DriftSummary.drifting":
+		if e.ComplexityRoot.DriftSummary.Drifting == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.Drifting(childComplexity), true
+	case "DriftSummary.error":
+		if e.ComplexityRoot.DriftSummary.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.Error(childComplexity), true
+	case "DriftSummary.intervalSeconds":
+		if e.ComplexityRoot.DriftSummary.IntervalSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.IntervalSeconds(childComplexity), true
+	case "DriftSummary.issues":
+		if e.ComplexityRoot.DriftSummary.Issues == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.Issues(childComplexity), true
+	case "DriftSummary.repairs":
+		if e.ComplexityRoot.DriftSummary.Repairs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DriftSummary.Repairs(childComplexity), true
+
 	case "Edition.dist":
 		if e.ComplexityRoot.Edition.Dist == nil {
 			break
@@ -1265,6 +1406,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Health.Database(childComplexity), true
+	case "Health.drift":
+		if e.ComplexityRoot.Health.Drift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Health.Drift(childComplexity), true
 	case "Health.sandbox":
 		if e.ComplexityRoot.Health.Sandbox == nil {
 			break
@@ -1546,6 +1693,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StopApp(childComplexity, args["id"].(string), args["idempotencyKey"].(*string)), true
+	case "Mutation.sweepOrphans":
+		if e.ComplexityRoot.Mutation.SweepOrphans == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sweepOrphans_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SweepOrphans(childComplexity, args["kinds"].([]model.OrphanKind), args["dryRun"].(*bool)), true
 	case "Mutation.testUpstream":
 		if e.ComplexityRoot.Mutation.TestUpstream == nil {
 			break
@@ -1804,6 +1962,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OperationStep.Status(childComplexity), true
+
+	case "Orphan.app":
+		if e.ComplexityRoot.Orphan.App == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.App(childComplexity), true
+	case "Orphan.endpointId":
+		if e.ComplexityRoot.Orphan.EndpointID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.EndpointID(childComplexity), true
+	case "Orphan.error":
+		if e.ComplexityRoot.Orphan.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.Error(childComplexity), true
+	case "Orphan.kind":
+		if e.ComplexityRoot.Orphan.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.Kind(childComplexity), true
+	case "Orphan.name":
+		if e.ComplexityRoot.Orphan.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.Name(childComplexity), true
+	case "Orphan.proxyId":
+		if e.ComplexityRoot.Orphan.ProxyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.ProxyID(childComplexity), true
+	case "Orphan.reason":
+		if e.ComplexityRoot.Orphan.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.Reason(childComplexity), true
+	case "Orphan.removed":
+		if e.ComplexityRoot.Orphan.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Orphan.Removed(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2116,6 +2323,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Operations(childComplexity, args["appId"].(*string), args["first"].(*int)), true
+	case "Query.orphans":
+		if e.ComplexityRoot.Query.Orphans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Orphans(childComplexity), true
 	case "Query.settings":
 		if e.ComplexityRoot.Query.Settings == nil {
 			break
@@ -2484,7 +2697,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/upgrade.graphqls"
+//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/drift.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/upgrade.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2499,6 +2712,7 @@ var sources = []*ast.Source{
 	{Name: "schema/app.graphqls", Input: sourceData("schema/app.graphqls"), BuiltIn: false},
 	{Name: "schema/audit.graphqls", Input: sourceData("schema/audit.graphqls"), BuiltIn: false},
 	{Name: "schema/catalog.graphqls", Input: sourceData("schema/catalog.graphqls"), BuiltIn: false},
+	{Name: "schema/drift.graphqls", Input: sourceData("schema/drift.graphqls"), BuiltIn: false},
 	{Name: "schema/endpoint.graphqls", Input: sourceData("schema/endpoint.graphqls"), BuiltIn: false},
 	{Name: "schema/health.graphqls", Input: sourceData("schema/health.graphqls"), BuiltIn: false},
 	{Name: "schema/history.graphqls", Input: sourceData("schema/history.graphqls"), BuiltIn: false},
@@ -2571,6 +2785,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_lastOperation(ctx, field)
 	case "ports":
 		return ec.fieldContext_App_ports(ctx, field)
+	case "drift":
+		return ec.fieldContext_App_drift(ctx, field)
 	case "history":
 		return ec.fieldContext_App_history(ctx, field)
 	case "diff":
@@ -2829,6 +3045,54 @@ func (ec *executionContext) childFields_CreatedApiKey(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type CreatedApiKey", field.Name)
 }
 
+func (ec *executionContext) childFields_DriftCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_DriftCount_kind(ctx, field)
+	case "count":
+		return ec.fieldContext_DriftCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DriftCount", field.Name)
+}
+
+func (ec *executionContext) childFields_DriftIssue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_DriftIssue_kind(ctx, field)
+	case "message":
+		return ec.fieldContext_DriftIssue_message(ctx, field)
+	case "repairable":
+		return ec.fieldContext_DriftIssue_repairable(ctx, field)
+	case "proxyId":
+		return ec.fieldContext_DriftIssue_proxyId(ctx, field)
+	case "domains":
+		return ec.fieldContext_DriftIssue_domains(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DriftIssue", field.Name)
+}
+
+func (ec *executionContext) childFields_DriftSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "checkedAt":
+		return ec.fieldContext_DriftSummary_checkedAt(ctx, field)
+	case "apps":
+		return ec.fieldContext_DriftSummary_apps(ctx, field)
+	case "drifting":
+		return ec.fieldContext_DriftSummary_drifting(ctx, field)
+	case "issues":
+		return ec.fieldContext_DriftSummary_issues(ctx, field)
+	case "autoRepair":
+		return ec.fieldContext_DriftSummary_autoRepair(ctx, field)
+	case "repairs":
+		return ec.fieldContext_DriftSummary_repairs(ctx, field)
+	case "intervalSeconds":
+		return ec.fieldContext_DriftSummary_intervalSeconds(ctx, field)
+	case "error":
+		return ec.fieldContext_DriftSummary_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DriftSummary", field.Name)
+}
+
 func (ec *executionContext) childFields_Edition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "dist":
@@ -2877,6 +3141,8 @@ func (ec *executionContext) childFields_Health(ctx context.Context, field graphq
 		return ec.fieldContext_Health_database(ctx, field)
 	case "upstreams":
 		return ec.fieldContext_Health_upstreams(ctx, field)
+	case "drift":
+		return ec.fieldContext_Health_drift(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Health", field.Name)
 }
@@ -2989,6 +3255,28 @@ func (ec *executionContext) childFields_OperationStep(ctx context.Context, field
 		return ec.fieldContext_OperationStep_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OperationStep", field.Name)
+}
+
+func (ec *executionContext) childFields_Orphan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_Orphan_kind(ctx, field)
+	case "name":
+		return ec.fieldContext_Orphan_name(ctx, field)
+	case "app":
+		return ec.fieldContext_Orphan_app(ctx, field)
+	case "proxyId":
+		return ec.fieldContext_Orphan_proxyId(ctx, field)
+	case "endpointId":
+		return ec.fieldContext_Orphan_endpointId(ctx, field)
+	case "reason":
+		return ec.fieldContext_Orphan_reason(ctx, field)
+	case "removed":
+		return ec.fieldContext_Orphan_removed(ctx, field)
+	case "error":
+		return ec.fieldContext_Orphan_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Orphan", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3690,6 +3978,28 @@ func (ec *executionContext) field_Mutation_stopApp_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["idempotencyKey"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sweepOrphans_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "kinds",
+		func(ctx context.Context, v any) ([]model.OrphanKind, error) {
+			return ec.unmarshalOOrphanKind2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKindᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kinds"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg1
 	return args, nil
 }
 
@@ -4789,6 +5099,38 @@ func (ec *executionContext) fieldContext_App_ports(_ context.Context, field grap
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PlannedPort(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _App_drift(ctx context.Context, field graphql.CollectedField, obj *model.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().Drift(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.DriftIssue) graphql.Marshaler {
+			return ec.marshalNDriftIssue2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftIssueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_App_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "App",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DriftIssue(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6914,6 +7256,360 @@ func (ec *executionContext) fieldContext_CreatedApiKey_apiKey(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _DriftCount_kind(ctx context.Context, field graphql.CollectedField, obj *model.DriftCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftCount_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftKind) graphql.Marshaler {
+			return ec.marshalNDriftKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftCount_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftCount", field, false, false, "DriftKind")
+}
+
+func (ec *executionContext) _DriftCount_count(ctx context.Context, field graphql.CollectedField, obj *model.DriftCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DriftIssue_kind(ctx context.Context, field graphql.CollectedField, obj *model.DriftIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftIssue_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DriftKind) graphql.Marshaler {
+			return ec.marshalNDriftKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftIssue_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftIssue", field, false, false, "DriftKind")
+}
+
+func (ec *executionContext) _DriftIssue_message(ctx context.Context, field graphql.CollectedField, obj *model.DriftIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftIssue_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftIssue_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftIssue", field, false, false, "String")
+}
+
+func (ec *executionContext) _DriftIssue_repairable(ctx context.Context, field graphql.CollectedField, obj *model.DriftIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftIssue_repairable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repairable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftIssue_repairable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftIssue", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DriftIssue_proxyId(ctx context.Context, field graphql.CollectedField, obj *model.DriftIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftIssue_proxyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProxyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DriftIssue_proxyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftIssue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DriftIssue_domains(ctx context.Context, field graphql.CollectedField, obj *model.DriftIssue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftIssue_domains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Domains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftIssue_domains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftIssue", field, false, false, "String")
+}
+
+func (ec *executionContext) _DriftSummary_checkedAt(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_checkedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_checkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DriftSummary_apps(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_apps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Apps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_apps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DriftSummary_drifting(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_drifting(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Drifting, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_drifting(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DriftSummary_issues(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_issues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issues, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.DriftCount) graphql.Marshaler {
+			return ec.marshalNDriftCount2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_issues(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DriftSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DriftCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DriftSummary_autoRepair(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_autoRepair(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoRepair, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_autoRepair(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftSummary", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DriftSummary_repairs(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_repairs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repairs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_repairs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftSummary", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DriftSummary_intervalSeconds(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_intervalSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IntervalSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_intervalSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DriftSummary_error(ctx context.Context, field graphql.CollectedField, obj *model.DriftSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DriftSummary_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DriftSummary_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DriftSummary", field, false, false, "String")
+}
+
 func (ec *executionContext) _Edition_dist(ctx context.Context, field graphql.CollectedField, obj *model.Edition) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7240,6 +7936,38 @@ func (ec *executionContext) fieldContext_Health_upstreams(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_UpstreamHealth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Health_drift(ctx context.Context, field graphql.CollectedField, obj *model.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Health_drift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Drift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DriftSummary) graphql.Marshaler {
+			return ec.marshalNDriftSummary2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Health_drift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Health",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DriftSummary(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8040,6 +8768,50 @@ func (ec *executionContext) fieldContext_Mutation_testUpstream(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_testUpstream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sweepOrphans(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sweepOrphans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SweepOrphans(ctx, fc.Args["kinds"].([]model.OrphanKind), fc.Args["dryRun"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Orphan) graphql.Marshaler {
+			return ec.marshalNOrphan2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sweepOrphans(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Orphan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sweepOrphans_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9278,6 +10050,190 @@ func (ec *executionContext) fieldContext_OperationStep_durationMs(_ context.Cont
 	return graphql.NewScalarFieldContext("OperationStep", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Orphan_kind(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OrphanKind) graphql.Marshaler {
+			return ec.marshalNOrphanKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "OrphanKind")
+}
+
+func (ec *executionContext) _Orphan_name(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Orphan_app(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_app(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.App, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_app(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Orphan_proxyId(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_proxyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProxyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_proxyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Orphan_endpointId(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_endpointId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndpointID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_endpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Orphan_reason(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Orphan_removed(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Orphan_error(ctx context.Context, field graphql.CollectedField, obj *model.Orphan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Orphan_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Orphan_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Orphan", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10316,6 +11272,38 @@ func (ec *executionContext) fieldContext_Query_libraryProblems(_ context.Context
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_LibraryProblem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_orphans(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_orphans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Orphans(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Orphan) graphql.Marshaler {
+			return ec.marshalNOrphan2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_orphans(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Orphan(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13249,6 +14237,12 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._App_ports(ctx, field, obj)
 				})
+		case "drift":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._App_drift(ctx, field, obj)
+				})
 		case "history":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -14101,6 +15095,165 @@ func (ec *executionContext) _CreatedApiKey(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var driftCountImplementors = []string{"DriftCount"}
+
+func (ec *executionContext) _DriftCount(ctx context.Context, sel ast.SelectionSet, obj *model.DriftCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, driftCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DriftCount")
+		case "kind":
+			out.Values[i] = ec._DriftCount_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._DriftCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var driftIssueImplementors = []string{"DriftIssue"}
+
+func (ec *executionContext) _DriftIssue(ctx context.Context, sel ast.SelectionSet, obj *model.DriftIssue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, driftIssueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DriftIssue")
+		case "kind":
+			out.Values[i] = ec._DriftIssue_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._DriftIssue_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repairable":
+			out.Values[i] = ec._DriftIssue_repairable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "proxyId":
+			out.Values[i] = ec._DriftIssue_proxyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "domains":
+			out.Values[i] = ec._DriftIssue_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var driftSummaryImplementors = []string{"DriftSummary"}
+
+func (ec *executionContext) _DriftSummary(ctx context.Context, sel ast.SelectionSet, obj *model.DriftSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, driftSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DriftSummary")
+		case "checkedAt":
+			out.Values[i] = ec._DriftSummary_checkedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "apps":
+			out.Values[i] = ec._DriftSummary_apps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "drifting":
+			out.Values[i] = ec._DriftSummary_drifting(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issues":
+			out.Values[i] = ec._DriftSummary_issues(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoRepair":
+			out.Values[i] = ec._DriftSummary_autoRepair(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repairs":
+			out.Values[i] = ec._DriftSummary_repairs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "intervalSeconds":
+			out.Values[i] = ec._DriftSummary_intervalSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._DriftSummary_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var editionImplementors = []string{"Edition"}
 
 func (ec *executionContext) _Edition(ctx context.Context, sel ast.SelectionSet, obj *model.Edition) graphql.Marshaler {
@@ -14263,6 +15416,11 @@ func (ec *executionContext) _Health(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "upstreams":
 			out.Values[i] = ec._Health_upstreams(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "drift":
+			out.Values[i] = ec._Health_drift(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14496,6 +15654,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "testUpstream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_testUpstream(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sweepOrphans":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sweepOrphans(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -14808,6 +15973,74 @@ func (ec *executionContext) _OperationStep(ctx context.Context, sel ast.Selectio
 			}
 		case "durationMs":
 			out.Values[i] = ec._OperationStep_durationMs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orphanImplementors = []string{"Orphan"}
+
+func (ec *executionContext) _Orphan(ctx context.Context, sel ast.SelectionSet, obj *model.Orphan) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orphanImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Orphan")
+		case "kind":
+			out.Values[i] = ec._Orphan_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Orphan_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "app":
+			out.Values[i] = ec._Orphan_app(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "proxyId":
+			out.Values[i] = ec._Orphan_proxyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "endpointId":
+			out.Values[i] = ec._Orphan_endpointId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._Orphan_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._Orphan_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._Orphan_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -15195,6 +16428,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_libraryProblems(ctx, field)
+				})
+		case "orphans":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_orphans(ctx, field)
 				})
 		case "endpoints":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -16356,6 +17595,64 @@ func (ec *executionContext) marshalNCreatedApiKey2ᚖgithubᚗcomᚋappmanageᚋ
 	return ec._CreatedApiKey(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDriftCount2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftCount(ctx context.Context, sel ast.SelectionSet, v model.DriftCount) graphql.Marshaler {
+	return ec._DriftCount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDriftCount2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftCountᚄ(ctx context.Context, sel ast.SelectionSet, v []model.DriftCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDriftCount2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDriftIssue2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftIssue(ctx context.Context, sel ast.SelectionSet, v model.DriftIssue) graphql.Marshaler {
+	return ec._DriftIssue(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDriftIssue2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftIssueᚄ(ctx context.Context, sel ast.SelectionSet, v []model.DriftIssue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDriftIssue2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftIssue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNDriftKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftKind(ctx context.Context, v any) (model.DriftKind, error) {
+	var res model.DriftKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDriftKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftKind(ctx context.Context, sel ast.SelectionSet, v model.DriftKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNDriftSummary2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐDriftSummary(ctx context.Context, sel ast.SelectionSet, v *model.DriftSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DriftSummary!")
+		return graphql.Null
+	}
+	return ec._DriftSummary(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNEdition2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEdition(ctx context.Context, sel ast.SelectionSet, v model.Edition) graphql.Marshaler {
 	return ec._Edition(ctx, sel, &v)
 }
@@ -16494,6 +17791,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInstallAppInput2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallAppInput(ctx context.Context, v any) (model.InstallAppInput, error) {
@@ -16645,6 +17971,36 @@ func (ec *executionContext) marshalNOperationStep2ᚕgithubᚗcomᚋappmanageᚋ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNOrphan2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphan(ctx context.Context, sel ast.SelectionSet, v model.Orphan) graphql.Marshaler {
+	return ec._Orphan(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrphan2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Orphan) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrphan2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphan(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNOrphanKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKind(ctx context.Context, v any) (model.OrphanKind, error) {
+	var res model.OrphanKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOrphanKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKind(ctx context.Context, sel ast.SelectionSet, v model.OrphanKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -17185,6 +18541,42 @@ func (ec *executionContext) marshalOOperation2ᚖgithubᚗcomᚋappmanageᚋappm
 		return graphql.Null
 	}
 	return ec._Operation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOOrphanKind2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKindᚄ(ctx context.Context, v any) ([]model.OrphanKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.OrphanKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNOrphanKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOOrphanKind2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKindᚄ(ctx context.Context, sel ast.SelectionSet, v []model.OrphanKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrphanKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOrphanKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOPullProgress2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐPullProgress(ctx context.Context, sel ast.SelectionSet, v *model.PullProgress) graphql.Marshaler {

@@ -31,3 +31,28 @@ func (e *Engine) LatestOfKind(ctx context.Context, kind string, appIDs []string)
 	}
 	return out, nil
 }
+
+// LatestAmong returns, for every app that has an operation of one of the
+// kinds, the newest such operation, in one query whatever the number of
+// apps. Steps are not loaded (Operation.Steps is nil).
+func (e *Engine) LatestAmong(ctx context.Context, kinds []string) (map[string]*Operation, error) {
+	out := map[string]*Operation{}
+	if len(kinds) == 0 {
+		return out, nil
+	}
+	query, args, err := sqlx.In(`SELECT `+opColumns+` FROM (
+		SELECT *, ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY created_at DESC, id DESC) AS rn
+		FROM operations WHERE kind IN (?)) WHERE rn = 1`, kinds)
+	if err != nil {
+		return nil, fmt.Errorf("latest operations of kinds %v: %w", kinds, err)
+	}
+	var rows []opRow
+	if err := e.db.R.SelectContext(ctx, &rows, query, args...); err != nil {
+		return nil, fmt.Errorf("latest operations of kinds %v: %w", kinds, err)
+	}
+	for _, r := range rows {
+		op := r.operation(nil)
+		out[op.AppID] = op
+	}
+	return out, nil
+}

@@ -381,10 +381,14 @@ func (r *runner) fail(i int, started bool, err error) {
 	}
 	r.log.Warn("operation step failed", "step", step.Name, "err", sanitize(stepErr))
 
-	if r.wf.RollForward {
+	if r.wf.RollForward || r.wf.KeepDone {
 		// Never undone: the app is left for attention (FAILED), or as the
 		// user asked (CANCELLED).
-		opErr += "; nothing was undone: " + r.op.Kind + " rolls forward only"
+		if r.wf.RollForward {
+			opErr += "; nothing was undone: " + r.op.Kind + " rolls forward only"
+		} else {
+			opErr += "; nothing was undone: what " + r.op.Kind + " fixed before stays fixed"
+		}
 		_ = r.write(func(ctx context.Context, t *tx) error {
 			if started {
 				if err := r.stepFailed(ctx, t, i, stepErr); err != nil {

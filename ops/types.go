@@ -131,7 +131,11 @@ type Workflow struct {
 	// retried with backoff until it succeeds, the operation is cancelled, or
 	// its deadline passes (then FAILED: the app needs attention).
 	RollForward bool
-	Deadline    time.Duration // overall; default Options.Deadline
+	// KeepDone workflows (repair) never undo either, but retry a failing
+	// step only as Step.Retries says: the operation then ends FAILED with
+	// the steps done so far kept (each fixed something worth keeping).
+	KeepDone bool
+	Deadline time.Duration // overall; default Options.Deadline
 }
 
 type retryableError struct{ err error }

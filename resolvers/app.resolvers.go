@@ -192,7 +192,11 @@ func (r *mutationResolver) UpgradeApp(ctx context.Context, id string, version st
 }
 
 func (r *mutationResolver) RepairApp(ctx context.Context, id string) (*model.Operation, error) {
-	return nil, notBuilt("repairApp (repair)")
+	op, err := r.Domain.RepairApp(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return mapOperation(op), nil
 }
 
 func (r *queryResolver) Apps(ctx context.Context, first *int, after *string, filter *model.AppFilter) (*model.AppConnection, error) {

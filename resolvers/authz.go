@@ -13,6 +13,7 @@ import (
 var adminFields = map[string]bool{
 	"apiKeys": true, "createApiKey": true, "revokeApiKey": true, "updateSettings": true, "settings": true,
 	"auditLog": true, "testUpstream": true,
+	"sweepOrphans": true, // it deletes repositories, proxy hosts and volumes installation-wide
 }
 
 // AuthorizeRootField enforces scopes in one place, so no resolver can forget

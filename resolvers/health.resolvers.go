@@ -9,6 +9,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/appmanage/appmanage/apps"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
@@ -16,6 +17,11 @@ func (r *queryResolver) Health(ctx context.Context) (*model.Health, error) {
 	rep := r.Checker.Report(ctx)
 	h := &model.Health{Status: model.HealthStatusOk, Sandbox: rep.Sandbox, Version: r.Version, Database: rep.Database,
 		Upstreams: make([]model.UpstreamHealth, 0, len(rep.Upstreams))}
+	drift := apps.DriftReport{Interval: apps.DefaultReconcileInterval}
+	if r.Domain != nil {
+		drift = r.Domain.DriftReport()
+	}
+	h.Drift = mapDriftSummary(drift)
 	up := 0
 	for _, u := range rep.Upstreams {
 		ms := int(u.Latency / time.Millisecond)

@@ -42,6 +42,7 @@ type Loaders struct {
 	proxySources  *dataloadgen.Loader[apps.AppRef, *apps.ProxySources]
 	ports         *dataloadgen.Loader[apps.AppRef, []apps.PlannedPort]
 	history       *dataloadgen.Loader[apps.HistoryKey, *apps.History]
+	drift         *dataloadgen.Loader[apps.AppRef, []apps.DriftIssue]
 }
 
 // NewLoaders builds the loaders of one request.
@@ -62,6 +63,7 @@ func NewLoaders(svc *apps.Service) *Loaders {
 		proxySources:  dataloadgen.NewLoader(v.ProxySources, opt),
 		ports:         dataloadgen.NewLoader(v.Ports, opt),
 		history:       dataloadgen.NewLoader(v.Histories, opt),
+		drift:         dataloadgen.NewLoader(v.Drift, opt),
 	}
 }
 
@@ -159,7 +161,7 @@ func selectedAppFields(ctx context.Context) appSelection {
 			switch f.Name {
 			case "id", "__typename":
 				continue
-			case "proxies", "domains", "defaultDomain":
+			case "proxies", "domains", "defaultDomain", "drift":
 				sel.proxies = true
 			}
 			sel.idsOnly = false

@@ -122,3 +122,25 @@ func mapHistory(h *apps.History, paged bool) *model.CommitConnection {
 	}
 	return c
 }
+
+func mapOrphans(list []apps.Orphan) []model.Orphan {
+	out := make([]model.Orphan, len(list))
+	for i, o := range list {
+		out[i] = model.Orphan{Kind: model.OrphanKind(o.Kind), Name: o.Name, App: o.App, ProxyID: ptr(o.ProxyID),
+			EndpointID: ptr(o.EndpointID), Reason: o.Reason, Removed: o.Removed, Error: ptr(o.Error)}
+	}
+	return out
+}
+
+func mapDriftSummary(rep apps.DriftReport) *model.DriftSummary {
+	m := &model.DriftSummary{Apps: rep.Apps, Drifting: rep.Drifting, AutoRepair: rep.AutoRepair,
+		Repairs: nonNil(rep.Repairs), IntervalSeconds: int(rep.Interval.Seconds()), Error: ptr(rep.Error)}
+	if !rep.At.IsZero() {
+		at := rep.At
+		m.CheckedAt = &at
+	}
+	for _, k := range apps.DriftKinds {
+		m.Issues = append(m.Issues, model.DriftCount{Kind: model.DriftKind(k), Count: rep.Issues[k]})
+	}
+	return m
+}

@@ -261,7 +261,7 @@ const (
 	AppStatusActive AppStatus = "ACTIVE"
 	// The stack is stopped.
 	AppStatusInactive AppStatus = "INACTIVE"
-	// The stack is active but no container runs, or the last install failed.
+	// The stack is active but no container runs, the last install failed, or appmanage installed the app and its stack is gone (drift STACK_MISSING).
 	AppStatusError AppStatus = "ERROR"
 	// An uninstall operation is queued or running.
 	AppStatusUninstalling AppStatus = "UNINSTALLING"
@@ -2702,7 +2702,13 @@ func (v *RepairAppRepairAppOperation) __premarshalJSON() (*__premarshalRepairApp
 
 // RepairAppResponse is returned by RepairApp on success.
 type RepairAppResponse struct {
-	// Bring the app back to what its repository says.
+	// Bring the app back to what its repository says: one operation (kind repair) that fixes every
+	// repairable drift issue in a safe order (the stack recreated from the repository or relinked to
+	// it, redeployed when behind or its main container is down, then the proxies created, corrected or
+	// re-saved) and ends with drift empty, or FAILED naming what could not be fixed. A stopped app stays
+	// stopped. Nothing is undone: a repair that cannot fix something ends FAILED with what it fixed
+	// kept. PRECONDITION_FAILED when an issue is not repairable, NOT_FOUND for an app appmanage did
+	// not install.
 	RepairApp RepairAppRepairAppOperation `json:"repairApp"`
 }
 

@@ -23,6 +23,10 @@ func TestContractHistory(t *testing.T) {
 	if _, err := c.CreateRepo(ctx, name, gitea.CreateRepoOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	repos, err := c.ListRepos(ctx)
+	if err != nil || !slices.ContainsFunc(repos, func(r gitea.Repository) bool { return r.Name == name && r.Owner != "" && r.CloneURL != "" }) {
+		t.Fatalf("ListRepos does not list %s: %+v %v", name, repos, err)
+	}
 	page, err := c.ListHistory(ctx, name, "main", 1, 10)
 	if err != nil || len(page.Commits) != 0 {
 		t.Fatalf("ListHistory of an empty repository: %+v %v", page, err)
@@ -108,6 +112,9 @@ func TestContractHistory(t *testing.T) {
 	finish()
 	checked := v.CheckedRoutes()
 	t.Logf("routes checked against the swagger: %q", checked)
+	if !slices.Contains(checked, "GET /user/repos") && !slices.Contains(checked, "GET /orgs/{org}/repos") {
+		t.Errorf("ListRepos' route was not checked against the swagger")
+	}
 	for _, r := range []string{
 		"GET /repos/{owner}/{repo}/commits", "GET /repos/{owner}/{repo}/compare/{basehead}",
 		"POST /repos/{owner}/{repo}/hooks", "GET /repos/{owner}/{repo}/hooks", "DELETE /repos/{owner}/{repo}/hooks/{id}",

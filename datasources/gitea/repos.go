@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	sdk "code.gitea.io/sdk/gitea"
@@ -16,6 +18,7 @@ type Repository struct {
 	ID            int64
 	Name          string
 	FullName      string
+	Description   string
 	Owner         string
 	Private       bool
 	Empty         bool // true until the first commit
@@ -29,7 +32,7 @@ type Repository struct {
 
 func repoFrom(r *sdk.Repository) *Repository {
 	out := &Repository{
-		ID: r.ID, Name: r.Name, FullName: r.FullName, Private: r.Private, Empty: r.Empty,
+		ID: r.ID, Name: r.Name, FullName: r.FullName, Description: r.Description, Private: r.Private, Empty: r.Empty,
 		DefaultBranch: r.DefaultBranch, CloneURL: r.CloneURL, HTMLURL: r.HTMLURL, URL: r.URL,
 		CreatedAt: r.Created, UpdatedAt: r.Updated,
 	}
@@ -111,4 +114,38 @@ func (c *Client) DeleteRepo(ctx context.Context, name string) error {
 	}
 	_, err = c.do(ctx, upstream.Call{Method: http.MethodDelete, Route: "/repos/{owner}/{repo}", Path: p})
 	return err
+}
+
+// ListRepos returns every repository of the owner (GET /orgs/{org}/repos
+// for an organisation, GET /user/repos for the authenticated user, keeping
+// only the owner's own), reading pages of 50 until one comes back short.
+func (c *Client) ListRepos(ctx context.Context) ([]Repository, error) {
+	owner, isOrg, err := c.resolveOwner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const limit = 50
+	var out []Repository
+	for page := 1; page <= 1000; page++ {
+		call := upstream.Call{Method: http.MethodGet, Route: "/user/repos", Path: "/user/repos",
+			Query: url.Values{"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(limit)}}}
+		if isOrg {
+			call.Route, call.Path = "/orgs/{org}/repos", "/orgs/"+url.PathEscape(owner)+"/repos"
+		}
+		var list []sdk.Repository
+		call.Result = &list
+		if _, err := c.do(ctx, call); err != nil {
+			return nil, err
+		}
+		for i := range list {
+			r := repoFrom(&list[i])
+			if isOrg || strings.EqualFold(r.Owner, owner) {
+				out = append(out, *r)
+			}
+		}
+		if len(list) < limit {
+			break
+		}
+	}
+	return out, nil
 }

@@ -198,6 +198,42 @@ type CreatedAPIKey struct {
 	APIKey *APIKey `json:"apiKey"`
 }
 
+type DriftCount struct {
+	Kind  DriftKind `json:"kind"`
+	Count int       `json:"count"`
+}
+
+// One way an app differs from its desired state.
+type DriftIssue struct {
+	Kind    DriftKind `json:"kind"`
+	Message string    `json:"message"`
+	// repairApp can fix it from the repository alone.
+	Repairable bool `json:"repairable"`
+	// The proxy host concerned, for the PROXY_* kinds that name one.
+	ProxyID *int `json:"proxyId,omitempty"`
+	// The domains concerned (PROXY_MISSING, PROXY_TARGET_WRONG, PROXY_OFFLINE).
+	Domains []string `json:"domains"`
+}
+
+// The reconciler's last pass over every app.
+type DriftSummary struct {
+	// When the last pass finished; null before the first.
+	CheckedAt *time.Time `json:"checkedAt,omitempty"`
+	Apps      int        `json:"apps"`
+	// Apps with at least one issue.
+	Drifting int `json:"drifting"`
+	// Every kind, with its count (0 included).
+	Issues []DriftCount `json:"issues"`
+	// The autoRepair setting the pass ran with.
+	AutoRepair bool `json:"autoRepair"`
+	// Repair operations the pass started.
+	Repairs []string `json:"repairs"`
+	// The reconcileInterval in force, in seconds.
+	IntervalSeconds int `json:"intervalSeconds"`
+	// Why the last pass failed.
+	Error *string `json:"error,omitempty"`
+}
+
 type Edition struct {
 	Dist     string   `json:"dist"`
 	Versions []string `json:"versions"`
@@ -238,6 +274,7 @@ type Health struct {
 	Version   string           `json:"version"`
 	Database  bool             `json:"database"`
 	Upstreams []UpstreamHealth `json:"upstreams"`
+	Drift     *DriftSummary    `json:"drift"`
 }
 
 type InstallAppInput struct {
@@ -342,6 +379,22 @@ type OperationStep struct {
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 	DurationMs *int       `json:"durationMs,omitempty"`
+}
+
+// A resource appmanage made for an app that is not there any more, and that no operation in flight holds.
+type Orphan struct {
+	Kind OrphanKind `json:"kind"`
+	// The repository's or volume's name, or the proxy host's domains.
+	Name string `json:"name"`
+	// The app id the resource is named after.
+	App        string `json:"app"`
+	ProxyID    *int   `json:"proxyId,omitempty"`
+	EndpointID *int   `json:"endpointId,omitempty"`
+	Reason     string `json:"reason"`
+	// Set by sweepOrphans without dryRun: the resource is gone.
+	Removed bool `json:"removed"`
+	// Set by sweepOrphans when the removal failed.
+	Error *string `json:"error,omitempty"`
 }
 
 type PageInfo struct {
@@ -508,7 +561,7 @@ const (
 	AppStatusActive AppStatus = "ACTIVE"
 	// The stack is stopped.
 	AppStatusInactive AppStatus = "INACTIVE"
-	// The stack is active but no container runs, or the last install failed.
+	// The stack is active but no container runs, the last install failed, or appmanage installed the app and its stack is gone (drift STACK_MISSING).
 	AppStatusError AppStatus = "ERROR"
 	// An uninstall operation is queued or running.
 	AppStatusUninstalling AppStatus = "UNINSTALLING"
@@ -562,6 +615,79 @@ func (e *AppStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e AppStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How an app differs from what its repository says (App.drift).
+type DriftKind string
+
+const (
+	// appmanage installed the app and nobody uninstalled it, but Portainer has no stack of that name.
+	DriftKindStackMissing DriftKind = "STACK_MISSING"
+	// The stack is not deployed from the app's repository (no git link, or a link to another repository).
+	DriftKindStackNotGit DriftKind = "STACK_NOT_GIT"
+	// The stack runs a commit that is not the head of its branch (commits that only change .appmanage.json do not count).
+	DriftKindStackBehind DriftKind = "STACK_BEHIND"
+	// The stack is active, but its main container does not run.
+	DriftKindContainersDown DriftKind = "CONTAINERS_DOWN"
+	// A domain the repository records (.appmanage.json, else the domain in W9_URL) has no NPM proxy host.
+	DriftKindProxyMissing DriftKind = "PROXY_MISSING"
+	// A proxy host of the app forwards to another scheme or port than its labels / .env say, or a host carrying one of its domains forwards to another host.
+	DriftKindProxyTargetWrong DriftKind = "PROXY_TARGET_WRONG"
+	// An enabled proxy host of the app has nginx_online false: nginx did not load its configuration.
+	DriftKindProxyOffline DriftKind = "PROXY_OFFLINE"
+)
+
+var AllDriftKind = []DriftKind{
+	DriftKindStackMissing,
+	DriftKindStackNotGit,
+	DriftKindStackBehind,
+	DriftKindContainersDown,
+	DriftKindProxyMissing,
+	DriftKindProxyTargetWrong,
+	DriftKindProxyOffline,
+}
+
+func (e DriftKind) IsValid() bool {
+	switch e {
+	case DriftKindStackMissing, DriftKindStackNotGit, DriftKindStackBehind, DriftKindContainersDown, DriftKindProxyMissing, DriftKindProxyTargetWrong, DriftKindProxyOffline:
+		return true
+	}
+	return false
+}
+
+func (e DriftKind) String() string {
+	return string(e)
+}
+
+func (e *DriftKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DriftKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DriftKind", str)
+	}
+	return nil
+}
+
+func (e DriftKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DriftKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DriftKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -739,6 +865,66 @@ func (e *OperationStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e OperationStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type OrphanKind string
+
+const (
+	// A Gitea repository of the owner that appmanage made (its description, or an app id its journal knows) and that belongs to no app.
+	OrphanKindRepository OrphanKind = "REPOSITORY"
+	// An NPM proxy host forwarding to an app id appmanage installed once and that is no app now.
+	OrphanKindProxyHost OrphanKind = "PROXY_HOST"
+	// A volume of the compose project of an app id appmanage installed once and that is no app now (uninstall without purgeData keeps them).
+	OrphanKindVolume OrphanKind = "VOLUME"
+)
+
+var AllOrphanKind = []OrphanKind{
+	OrphanKindRepository,
+	OrphanKindProxyHost,
+	OrphanKindVolume,
+}
+
+func (e OrphanKind) IsValid() bool {
+	switch e {
+	case OrphanKindRepository, OrphanKindProxyHost, OrphanKindVolume:
+		return true
+	}
+	return false
+}
+
+func (e OrphanKind) String() string {
+	return string(e)
+}
+
+func (e *OrphanKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrphanKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrphanKind", str)
+	}
+	return nil
+}
+
+func (e OrphanKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrphanKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrphanKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -28,6 +28,8 @@ const (
 	RouteOrg            = "GET /api/v1/orgs/{org}"
 	RouteCreateUserRepo = "POST /api/v1/user/repos"
 	RouteCreateOrgRepo  = "POST /api/v1/orgs/{org}/repos"
+	RouteListUserRepos  = "GET /api/v1/user/repos"
+	RouteListOrgRepos   = "GET /api/v1/orgs/{org}/repos"
 	RouteGetRepo        = "GET /api/v1/repos/{owner}/{repo}"
 	RouteDeleteRepo     = "DELETE /api/v1/repos/{owner}/{repo}"
 	RouteChangeFiles    = "POST /api/v1/repos/{owner}/{repo}/contents"
@@ -317,6 +319,8 @@ func (s *Server) routes() *http.ServeMux {
 	h(RouteOrg, s.handleOrg)
 	h(RouteCreateUserRepo, s.handleCreateUserRepo)
 	h(RouteCreateOrgRepo, s.handleCreateOrgRepo)
+	h(RouteListUserRepos, s.handleListUserRepos)
+	h(RouteListOrgRepos, s.handleListOrgRepos)
 	h(RouteGetRepo, s.handleGetRepo)
 	h(RouteDeleteRepo, s.handleDeleteRepo)
 	h(RouteChangeFiles, s.handleChangeFiles)

@@ -1,9 +1,12 @@
 package fake
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -343,4 +346,59 @@ func (s *Server) handleDeleteRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	delete(s.repos, repoKey(rp.Owner, rp.Name))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleListUserRepos answers GET /user/repos: the repositories the
+// authenticated user owns or, as a member of their organisation, may
+// write, by id, one page (?page=, ?limit= up to 50) with X-Total-Count.
+func (s *Server) handleListUserRepos(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.apiAuth(w, r, true)
+	if !ok {
+		return
+	}
+	s.writeRepoPage(w, r, u, func(rp *repo) bool { return s.isMember(u, rp.Owner) })
+}
+
+// handleListOrgRepos answers GET /orgs/{org}/repos: the organisation's
+// repositories the caller may read (404 for an unknown organisation).
+func (s *Server) handleListOrgRepos(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.apiAuth(w, r, false)
+	if !ok {
+		return
+	}
+	org := r.PathValue("org")
+	if _, ok := s.orgs[strings.ToLower(org)]; !ok {
+		s.notFound(w, "")
+		return
+	}
+	s.writeRepoPage(w, r, u, func(rp *repo) bool { return strings.EqualFold(rp.Owner, org) && s.canRead(u, rp) })
+}
+
+func (s *Server) writeRepoPage(w http.ResponseWriter, r *http.Request, u *account, keep func(*repo) bool) {
+	var all []*repo
+	for _, rp := range s.repos {
+		if keep(rp) {
+			all = append(all, rp)
+		}
+	}
+	slices.SortFunc(all, func(a, b *repo) int { return cmp.Compare(a.ID, b.ID) })
+	page, limit := 1, 30 // Gitea's DEFAULT_PAGING_NUM
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 0 {
+		page = n
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 {
+		limit = min(n, 50) // MAX_RESPONSE_ITEMS
+	}
+	start := min((page-1)*limit, len(all))
+	end := min(start+limit, len(all))
+	out := make([]apiRepo, 0, end-start)
+	for _, rp := range all[start:end] {
+		out = append(out, s.repoJSON(rp, u))
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(len(all)))
+	s.writeJSON(w, http.StatusOK, out)
 }
