@@ -25,6 +25,12 @@ func driftServer(t *testing.T) (*testServer, *portainerfake.Server, *proxymanage
 	p := portainerfake.New(portainerfake.Options{APIKeys: []string{"ptr_drift"}})
 	n := npmfake.New(npmfake.Options{})
 	t.Cleanup(func() { g.Close(); p.Close(); n.Close() })
+	// The endpoint already has the embedded whoami's image, so the install's
+	// image check is answered by the fake (no registry is asked: tests never
+	// reach out of the machine).
+	if err := p.AddImage(1, "traefik/whoami:v1.10.3"); err != nil {
+		t.Fatal(err)
+	}
 	s := startServer(t, "--gitea-url", g.URL(), "--gitea-token", g.Token(giteafake.AdminUser), "--gitea-owner", giteafake.AdminUser,
 		"--portainer-url", p.URL(), "--portainer-api-key", "ptr_drift", "--npm-url", n.URL(), "--npm-email", n.Email(), "--npm-password", n.Password())
 	nc, err := proxymanager.New(proxymanager.Config{URL: n.URL(), Email: n.Email(), Password: n.Password()})
