@@ -93,9 +93,11 @@ func TestCLIBinaryAgainstSandboxServer(t *testing.T) {
 
 	// An install follows its operation to 100% and exits 0.
 	r := runCLI(t, env, "", "app", "install", "wordpress", "--id", "cliblog", "--domain", "cliblog.example.com")
-	if r.code != 0 || !strings.Contains(r.stdout, "[100%]") || !regexp.MustCompile(`operation \S+ SUCCEEDED: install cliblog`).MatchString(r.stdout) {
+	m := regexp.MustCompile(`operation (\S+) SUCCEEDED: install cliblog`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || !strings.Contains(r.stdout, "[100%]") || m == nil {
 		t.Fatalf("app install: %s", r)
 	}
+	installOp := m[1]
 	// Progress only grows, through the install's steps.
 	last := -1
 	steps := map[string]bool{}
@@ -222,10 +224,31 @@ func TestCLIBinaryAgainstSandboxServer(t *testing.T) {
 		t.Fatalf("catalog wordpress: %s", r)
 	}
 
-	// A field the server does not have: exit 2, said plainly.
-	r = runCLI(t, env, "", "audit")
-	if r.code != 2 || !strings.Contains(r.stderr, "the server does not offer an audit log yet") {
-		t.Fatalf("audit: %s", r)
+	// The audit log has the CLI's own install: the key that made it and its operation.
+	r = runCLI(t, env, "", "audit", "--mutation", "installApp", "--app", "cliblog", "--key", "APPMANAGE_ADMIN_API_KEY", "--since", "1h", "--output", "json")
+	var rows []struct {
+		KeyName, KeyID, Mutation, AppID, Outcome, Source string
+		OperationID                                      *string
+		Arguments                                        map[string]any
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rows) != nil || len(rows) != 1 {
+		t.Fatalf("audit --output json: %s", r)
+	}
+	if a := rows[0]; a.KeyName != "APPMANAGE_ADMIN_API_KEY" || a.KeyID == "" || a.Mutation != "installApp" || a.AppID != "cliblog" ||
+		a.Source != "api" || a.OperationID == nil || *a.OperationID != installOp || a.Outcome != installOp || a.Arguments["input"] == nil {
+		t.Fatalf("audit row of the install: %+v (operation %s)", a, installOp)
+	}
+	// The refused install on a used domain is there with its code; the table says so too.
+	r = runCLI(t, env, "", "audit", "--app", "clitwo")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^AT\s+KEY\s+CLIENT`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)APPMANAGE_ADMIN_API_KEY\s+127\.0\.0\.1\s+api\s+installApp\s+clitwo\s+PRECONDITION_FAILED`).MatchString(r.stdout) {
+		t.Fatalf("audit --app clitwo: %s", r)
+	}
+	if r = runCLI(t, env, "", "audit", "--app", "nosuchapp", "--output", "json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("audit of an app nobody touched: %s", r)
+	}
+	if r = runCLI(t, env, "", "audit", "--since", "whenever"); r.code != 2 {
+		t.Fatalf("audit --since whenever: %s", r)
 	}
 
 	// Bad usage: 2.
