@@ -359,3 +359,63 @@ func TestCLIInterruptAsksToCancelOrDetach(t *testing.T) {
 	}
 	t.Logf("cancel: %s", errb.String())
 }
+
+// app upgrade against the sandbox (a library app with two versions): the
+// pull's progress per layer from OperationEvent.pull in line mode, the
+// operation followed to SUCCEEDED, the app on the new version; a version
+// not listed and a bad --health-timeout are refused.
+func TestCLIUpgradeAgainstSandbox(t *testing.T) {
+	s := startServer(t, "--library-dir", upgradeLibraryDir(t))
+	env := []string{"APPMANAGE_SERVER=" + s.URL, "APPMANAGE_API_KEY=" + adminKey}
+	if r := runCLI(t, env, "", "app", "install", "twover", "--id", "cliup", "--domain", "cliup.example.com"); r.code != 0 {
+		t.Fatalf("install: %s", r)
+	}
+	r := runCLI(t, env, "", "app", "upgrade", "cliup", "--version", "v9")
+	if r.code != 1 || !strings.Contains(r.stderr, "VALIDATION_FAILED") || !strings.Contains(r.stderr, "listed: v1.11.0, v1.10.3, latest") {
+		t.Fatalf("upgrade to an unlisted version: %s", r)
+	}
+	for _, args := range [][]string{
+		{"app", "upgrade", "cliup"},
+		{"app", "upgrade", "cliup", "--version", "v1.11.0", "--health-timeout", "1500ms"},
+		{"app", "upgrade", "cliup", "v1.11.0", "--version", "latest"},
+	} {
+		if r := runCLI(t, env, "", args...); r.code != 2 {
+			t.Errorf("%v: %s; want exit 2", args, r)
+		}
+	}
+
+	r = runCLI(t, env, "", "app", "upgrade", "cliup", "--version", "v1.11.0", "--health-timeout", "60s")
+	if r.code != 0 || !regexp.MustCompile(`operation \S+ SUCCEEDED: upgrade cliup`).MatchString(r.stdout) || strings.Contains(r.stdout+r.stderr, "does not offer") {
+		t.Fatalf("app upgrade: %s", r)
+	}
+	// The pull's lines come from OperationEvent.pull: bytes of each layer, growing.
+	pullRe := regexp.MustCompile(`(?m)^\[\s*\d+%\] pull: RUNNING pull traefik/whoami:v1\.11\.0 layer (\S+): Downloading (\d+(?:\.\d)?) (B|KiB|MiB)/\S+ \S+ \((\d+)%\)$`)
+	lines := pullRe.FindAllStringSubmatch(r.stdout, -1)
+	if len(lines) < 2 {
+		t.Fatalf("no per-layer pull progress lines:\n%s", r.stdout)
+	}
+	seen := map[string]int{}
+	grew := false
+	for _, m := range lines {
+		pct, _ := strconv.Atoi(m[4])
+		if prev, ok := seen[m[1]]; ok {
+			if pct < prev {
+				t.Errorf("layer %s went back from %d%% to %d%%", m[1], prev, pct)
+			}
+			grew = grew || pct > prev
+		}
+		seen[m[1]] = pct
+	}
+	if !grew {
+		t.Errorf("no layer's progress grew:\n%s", r.stdout)
+	}
+	for _, st := range []string{"preflight", "pull", "commit", "redeploy", "health"} {
+		if !regexp.MustCompile(`(?m)^\[\s*\d+%\] ` + st + `: `).MatchString(r.stdout) {
+			t.Errorf("no line for step %s:\n%s", st, r.stdout)
+		}
+	}
+	r = runCLI(t, env, "", "app", "get", "cliup", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"version": "v1.11.0"`) {
+		t.Fatalf("app get after the upgrade: %s", r)
+	}
+}

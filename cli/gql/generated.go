@@ -2268,6 +2268,8 @@ type OperationEventsOperationEventsOperationEvent struct {
 	Message  *string `json:"message"`
 	// True on the last event of the operation.
 	Terminal bool `json:"terminal"`
+	// Set on the events of an image pull: the layer and its byte counts, for a progress bar.
+	Pull *OperationEventsOperationEventsOperationEventPullPullProgress `json:"pull"`
 }
 
 // GetSeq returns OperationEventsOperationEventsOperationEvent.Seq, and is useful for accessing the field via an interface.
@@ -2293,6 +2295,53 @@ func (v *OperationEventsOperationEventsOperationEvent) GetMessage() *string { re
 
 // GetTerminal returns OperationEventsOperationEventsOperationEvent.Terminal, and is useful for accessing the field via an interface.
 func (v *OperationEventsOperationEventsOperationEvent) GetTerminal() bool { return v.Terminal }
+
+// GetPull returns OperationEventsOperationEventsOperationEvent.Pull, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEvent) GetPull() *OperationEventsOperationEventsOperationEventPullPullProgress {
+	return v.Pull
+}
+
+// OperationEventsOperationEventsOperationEventPullPullProgress includes the requested fields of the GraphQL type PullProgress.
+// The GraphQL type's documentation follows.
+//
+// One progress report of an image pull (upgradeApp's pull step), as Docker's images/create stream gives it.
+type OperationEventsOperationEventsOperationEventPullPullProgress struct {
+	// The image being pulled, e.g. nginx:1.27.
+	Image string `json:"image"`
+	// The layer (Docker's short id); null for lines about the whole image.
+	Layer *string `json:"layer"`
+	// Docker's status: Pulling fs layer, Waiting, Downloading, Download complete, Extracting, Pull complete, ...
+	Status string `json:"status"`
+	// Bytes of the layer done so far, while bytes move (Downloading, Extracting); it grows.
+	Current *int `json:"current"`
+	// Bytes of the layer in all, while bytes move.
+	Total *int `json:"total"`
+}
+
+// GetImage returns OperationEventsOperationEventsOperationEventPullPullProgress.Image, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetImage() string {
+	return v.Image
+}
+
+// GetLayer returns OperationEventsOperationEventsOperationEventPullPullProgress.Layer, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetLayer() *string {
+	return v.Layer
+}
+
+// GetStatus returns OperationEventsOperationEventsOperationEventPullPullProgress.Status, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetStatus() string {
+	return v.Status
+}
+
+// GetCurrent returns OperationEventsOperationEventsOperationEventPullPullProgress.Current, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetCurrent() *int {
+	return v.Current
+}
+
+// GetTotal returns OperationEventsOperationEventsOperationEventPullPullProgress.Total, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetTotal() *int {
+	return v.Total
+}
 
 // OperationEventsResponse is returned by OperationEvents on success.
 type OperationEventsResponse struct {
@@ -4249,8 +4298,9 @@ func (v *__UpdateSettingsInput) GetInput() []SettingInput { return v.Input }
 
 // __UpgradeAppInput is used internally by genqlient
 type __UpgradeAppInput struct {
-	Id      string `json:"id"`
-	Version string `json:"version"`
+	Id            string `json:"id"`
+	Version       string `json:"version"`
+	HealthTimeout *int   `json:"healthTimeout"`
 }
 
 // GetId returns __UpgradeAppInput.Id, and is useful for accessing the field via an interface.
@@ -4258,6 +4308,9 @@ func (v *__UpgradeAppInput) GetId() string { return v.Id }
 
 // GetVersion returns __UpgradeAppInput.Version, and is useful for accessing the field via an interface.
 func (v *__UpgradeAppInput) GetVersion() string { return v.Version }
+
+// GetHealthTimeout returns __UpgradeAppInput.HealthTimeout, and is useful for accessing the field via an interface.
+func (v *__UpgradeAppInput) GetHealthTimeout() *int { return v.HealthTimeout }
 
 // The mutation executed by AddAppDomains.
 const AddAppDomains_Operation = `
@@ -5137,6 +5190,13 @@ subscription OperationEvents ($id: ID!, $afterSeq: Int) {
 		progress
 		message
 		terminal
+		pull {
+			image
+			layer
+			status
+			current
+			total
+		}
 	}
 }
 `
@@ -5829,8 +5889,8 @@ func UpdateSettings(
 
 // The mutation executed by UpgradeApp.
 const UpgradeApp_Operation = `
-mutation UpgradeApp ($id: ID!, $version: String!) {
-	upgradeApp(id: $id, version: $version) {
+mutation UpgradeApp ($id: ID!, $version: String!, $healthTimeout: Int) {
+	upgradeApp(id: $id, version: $version, healthTimeout: $healthTimeout) {
 		... OperationFields
 	}
 }
@@ -5859,13 +5919,15 @@ func UpgradeApp(
 	client_ graphql.Client,
 	id string,
 	version string,
+	healthTimeout *int,
 ) (data_ *UpgradeAppResponse, err_ error) {
 	req_ := &graphql.Request{
 		OpName: "UpgradeApp",
 		Query:  UpgradeApp_Operation,
 		Variables: &__UpgradeAppInput{
-			Id:      id,
-			Version: version,
+			Id:            id,
+			Version:       version,
+			HealthTimeout: healthTimeout,
 		},
 	}
 
