@@ -93,9 +93,11 @@ func TestCLIBinaryAgainstSandboxServer(t *testing.T) {
 
 	// An install follows its operation to 100% and exits 0.
 	r := runCLI(t, env, "", "app", "install", "wordpress", "--id", "cliblog", "--domain", "cliblog.example.com")
-	if r.code != 0 || !strings.Contains(r.stdout, "[100%]") || !regexp.MustCompile(`operation \S+ SUCCEEDED: install cliblog`).MatchString(r.stdout) {
+	m := regexp.MustCompile(`operation (\S+) SUCCEEDED: install cliblog`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || !strings.Contains(r.stdout, "[100%]") || m == nil {
 		t.Fatalf("app install: %s", r)
 	}
+	installOp := m[1]
 	// Progress only grows, through the install's steps.
 	last := -1
 	steps := map[string]bool{}
@@ -222,10 +224,31 @@ func TestCLIBinaryAgainstSandboxServer(t *testing.T) {
 		t.Fatalf("catalog wordpress: %s", r)
 	}
 
-	// A field the server does not have: exit 2, said plainly.
-	r = runCLI(t, env, "", "audit")
-	if r.code != 2 || !strings.Contains(r.stderr, "the server does not offer an audit log yet") {
-		t.Fatalf("audit: %s", r)
+	// The audit log has the CLI's own install: the key that made it and its operation.
+	r = runCLI(t, env, "", "audit", "--mutation", "installApp", "--app", "cliblog", "--key", "APPMANAGE_ADMIN_API_KEY", "--since", "1h", "--output", "json")
+	var rows []struct {
+		KeyName, KeyID, Mutation, AppID, Outcome, Source string
+		OperationID                                      *string
+		Arguments                                        map[string]any
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rows) != nil || len(rows) != 1 {
+		t.Fatalf("audit --output json: %s", r)
+	}
+	if a := rows[0]; a.KeyName != "APPMANAGE_ADMIN_API_KEY" || a.KeyID == "" || a.Mutation != "installApp" || a.AppID != "cliblog" ||
+		a.Source != "api" || a.OperationID == nil || *a.OperationID != installOp || a.Outcome != installOp || a.Arguments["input"] == nil {
+		t.Fatalf("audit row of the install: %+v (operation %s)", a, installOp)
+	}
+	// The refused install on a used domain is there with its code; the table says so too.
+	r = runCLI(t, env, "", "audit", "--app", "clitwo")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^AT\s+KEY\s+CLIENT`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)APPMANAGE_ADMIN_API_KEY\s+127\.0\.0\.1\s+api\s+installApp\s+clitwo\s+PRECONDITION_FAILED`).MatchString(r.stdout) {
+		t.Fatalf("audit --app clitwo: %s", r)
+	}
+	if r = runCLI(t, env, "", "audit", "--app", "nosuchapp", "--output", "json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("audit of an app nobody touched: %s", r)
+	}
+	if r = runCLI(t, env, "", "audit", "--since", "whenever"); r.code != 2 {
+		t.Fatalf("audit --since whenever: %s", r)
 	}
 
 	// Bad usage: 2.
@@ -335,4 +358,64 @@ func TestCLIInterruptAsksToCancelOrDetach(t *testing.T) {
 		t.Fatalf("cancel: exit %d\nstdout %s\nstderr %s", code, out.String(), errb.String())
 	}
 	t.Logf("cancel: %s", errb.String())
+}
+
+// app upgrade against the sandbox (a library app with two versions): the
+// pull's progress per layer from OperationEvent.pull in line mode, the
+// operation followed to SUCCEEDED, the app on the new version; a version
+// not listed and a bad --health-timeout are refused.
+func TestCLIUpgradeAgainstSandbox(t *testing.T) {
+	s := startServer(t, "--library-dir", upgradeLibraryDir(t))
+	env := []string{"APPMANAGE_SERVER=" + s.URL, "APPMANAGE_API_KEY=" + adminKey}
+	if r := runCLI(t, env, "", "app", "install", "twover", "--id", "cliup", "--domain", "cliup.example.com"); r.code != 0 {
+		t.Fatalf("install: %s", r)
+	}
+	r := runCLI(t, env, "", "app", "upgrade", "cliup", "--version", "v9")
+	if r.code != 1 || !strings.Contains(r.stderr, "VALIDATION_FAILED") || !strings.Contains(r.stderr, "listed: v1.11.0, v1.10.3, latest") {
+		t.Fatalf("upgrade to an unlisted version: %s", r)
+	}
+	for _, args := range [][]string{
+		{"app", "upgrade", "cliup"},
+		{"app", "upgrade", "cliup", "--version", "v1.11.0", "--health-timeout", "1500ms"},
+		{"app", "upgrade", "cliup", "v1.11.0", "--version", "latest"},
+	} {
+		if r := runCLI(t, env, "", args...); r.code != 2 {
+			t.Errorf("%v: %s; want exit 2", args, r)
+		}
+	}
+
+	r = runCLI(t, env, "", "app", "upgrade", "cliup", "--version", "v1.11.0", "--health-timeout", "60s")
+	if r.code != 0 || !regexp.MustCompile(`operation \S+ SUCCEEDED: upgrade cliup`).MatchString(r.stdout) || strings.Contains(r.stdout+r.stderr, "does not offer") {
+		t.Fatalf("app upgrade: %s", r)
+	}
+	// The pull's lines come from OperationEvent.pull: bytes of each layer, growing.
+	pullRe := regexp.MustCompile(`(?m)^\[\s*\d+%\] pull: RUNNING pull traefik/whoami:v1\.11\.0 layer (\S+): Downloading (\d+(?:\.\d)?) (B|KiB|MiB)/\S+ \S+ \((\d+)%\)$`)
+	lines := pullRe.FindAllStringSubmatch(r.stdout, -1)
+	if len(lines) < 2 {
+		t.Fatalf("no per-layer pull progress lines:\n%s", r.stdout)
+	}
+	seen := map[string]int{}
+	grew := false
+	for _, m := range lines {
+		pct, _ := strconv.Atoi(m[4])
+		if prev, ok := seen[m[1]]; ok {
+			if pct < prev {
+				t.Errorf("layer %s went back from %d%% to %d%%", m[1], prev, pct)
+			}
+			grew = grew || pct > prev
+		}
+		seen[m[1]] = pct
+	}
+	if !grew {
+		t.Errorf("no layer's progress grew:\n%s", r.stdout)
+	}
+	for _, st := range []string{"preflight", "pull", "commit", "redeploy", "health"} {
+		if !regexp.MustCompile(`(?m)^\[\s*\d+%\] ` + st + `: `).MatchString(r.stdout) {
+			t.Errorf("no line for step %s:\n%s", st, r.stdout)
+		}
+	}
+	r = runCLI(t, env, "", "app", "get", "cliup", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"version": "v1.11.0"`) {
+		t.Fatalf("app get after the upgrade: %s", r)
+	}
 }

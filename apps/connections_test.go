@@ -162,14 +162,17 @@ func TestTestUpstream(t *testing.T) {
 // An install running when the token changes finishes on the client it
 // started with: its commit, sent after the swap from the step that was
 // running, and its later steps' calls carry the old token. The next
-// install uses the new one.
+// install uses the new one. The app has a domain, so the stack step (a
+// later step) reads the repository: its nginx configuration candidates.
+// (It no longer asks Gitea for the repository itself: the repository
+// step journals the clone URL.)
 func TestInFlightOperationKeepsItsClient(t *testing.T) {
 	var log tokenLog
 	e := connectEnv(t, withGiteaWrap(log.wrap))
 	ctx := context.Background()
 	old := e.Gitea.Token(giteafake.AdminUser)
 	e.Gitea.Faults.Fail(giteafake.RouteCreateUserRepo, faults.Fault{Delay: 600 * time.Millisecond})
-	op, err := e.Svc.Install(ctx, InstallRequest{AppName: "whoami", AppID: "inflight"})
+	op, err := e.Svc.Install(ctx, InstallRequest{AppName: "whoami", AppID: "inflight", Domains: []string{"inflight.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +193,13 @@ func TestInFlightOperationKeepsItsClient(t *testing.T) {
 	if got := log.tokensOf("POST", "/repos/admin/inflight/contents"); len(got) != 1 || got[0] != old {
 		t.Fatalf("commit sent with %v, want the old token once", got)
 	}
-	// The stack step ran after the swap and read the repository.
-	reads := log.tokensOf("GET", "/repos/admin/inflight")
-	if len(reads) < 2 {
-		t.Fatalf("repository reads: %v", reads)
+	// The stack step ran after the swap and read the repository's files.
+	var reads []string
+	for _, p := range proxyConfPaths {
+		reads = append(reads, log.tokensOf("GET", "/repos/admin/inflight/raw/"+p)...)
+	}
+	if len(reads) < len(proxyConfPaths) {
+		t.Fatalf("repository file reads after the swap: %v", reads)
 	}
 	for _, tok := range reads {
 		if tok != old {

@@ -448,22 +448,35 @@ func (s *Service) registries(ctx context.Context) *Registries {
 	return reg
 }
 
-// refuseUnpullable is the install (and upgrade) preflight's image rule:
-// every image must be on the endpoint or reachable. It returns the
-// rewrites (service -> mirror reference) for images only a mirror has.
+// refuseUnpullable is the install preflight's image rule (see
+// unpullable): it checks the images and returns the rewrites (service ->
+// mirror reference) for images only a mirror has. Without a registry
+// checker it checks nothing.
 func (s *Service) refuseUnpullable(ctx context.Context, endpoint int, images []ImageStatus, allow bool) (map[string]string, error) {
 	if s.cfg.Registries == nil {
 		return nil, nil
 	}
-	checked := s.checkImages(ctx, endpoint, images)
-	rewrites := map[string]string{}
-	var bad []string
+	rewrites, bad := unpullable(endpoint, s.checkImages(ctx, endpoint, images))
+	if len(bad) > 0 && !allow {
+		return nil, refuseImages(bad, "; pass allowUnreachableImages: true to install anyway")
+	}
+	return rewrites, nil
+}
+
+// unpullable is the preflights' image rule (install and upgrade) over
+// checked images: every image must be on the endpoint or reachable. It
+// returns the rewrites (service -> mirror reference) for images only a
+// mirror has, and a description of each image that is neither.
+func unpullable(endpoint int, checked []ImageStatus) (rewrites map[string]string, bad []string) {
 	for _, im := range checked {
 		if im.Present != nil && *im.Present {
 			continue
 		}
 		if im.Reachable {
 			if im.Via != im.Ref {
+				if rewrites == nil {
+					rewrites = map[string]string{}
+				}
 				for _, svc := range im.Services {
 					rewrites[svc] = im.Via
 				}
@@ -473,14 +486,14 @@ func (s *Service) refuseUnpullable(ctx context.Context, endpoint int, images []I
 		bad = append(bad, fmt.Sprintf("%s (service %s; endpoint %d does not have it; tried %s)",
 			im.Ref, strings.Join(im.Services, ", "), endpoint, strings.Join(im.Tried, "; ")))
 	}
-	if len(bad) > 0 && !allow {
-		return nil, apperr.Precondition("images", "image %s can neither be found on the endpoint nor pulled from a registry; pass allowUnreachableImages: true to install anyway",
-			strings.Join(bad, ", image "))
-	}
-	if len(rewrites) == 0 {
-		return nil, nil
-	}
-	return rewrites, nil
+	return rewrites, bad
+}
+
+// refuseImages is the PRECONDITION_FAILED of images that can be neither
+// found nor pulled; hint ends the message.
+func refuseImages(bad []string, hint string) error {
+	return apperr.Precondition("images", "image %s can neither be found on the endpoint nor pulled from a registry%s",
+		strings.Join(bad, ", image "), hint)
 }
 
 // installImages is the install preflight's image check, run before the

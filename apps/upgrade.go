@@ -456,15 +456,53 @@ func (s *Service) stepUpgradePreflight(ctx context.Context, r *ops.Run) error {
 			old[svc] = c.Image
 		}
 	}
-	for _, svc := range sortedKeys(images) {
-		if err := s.checkImage(ctx, r, in.EndpointID, images[svc]); err != nil {
-			return err
-		}
+	if err := s.upgradeImagesPullable(ctx, r, in, project); err != nil {
+		return err
 	}
 	if err := r.Set(stateOldImages, old); err != nil {
 		return err
 	}
 	return r.Set(stateUpgradeImages, images)
+}
+
+// upgradeImagesPullable is the upgrade preflight's image check, the
+// install's (checkImages, the rule of unpullable): each image of the new
+// version is on the endpoint (image inspect) or a registry serves it
+// (mirrors first), else PRECONDITION_FAILED naming what was tried. An
+// image only a mirror serves is refused too: the install points the
+// compose file at the mirror, but the upgrade's one commit is the .env,
+// and writing a mirror's literal reference into the compose file would
+// pin the tag W9_VERSION sets there for every later upgrade. Without a
+// registry checker, reachability is left to the pull step, which proves
+// it.
+func (s *Service) upgradeImagesPullable(ctx context.Context, r *ops.Run, in MaterialInput, project *types.Project) error {
+	checked := s.checkImages(ctx, in.EndpointID, composeImages(project))
+	for _, im := range checked {
+		switch {
+		case im.Present != nil && *im.Present:
+			r.Logf("image %s: present on endpoint %d", im.Ref, in.EndpointID)
+		case im.Reachable:
+			r.Logf("image %s: not on endpoint %d yet, served by %s; it is pulled next", im.Ref, in.EndpointID, im.Via)
+		default:
+			r.Logf("image %s: not known to be on endpoint %d (%s); it is pulled next", im.Ref, in.EndpointID, strings.Join(im.Tried, "; "))
+		}
+	}
+	if s.cfg.Registries == nil {
+		return nil
+	}
+	rewrites, bad := unpullable(in.EndpointID, checked)
+	if len(bad) > 0 {
+		return refuseImages(bad, "")
+	}
+	if len(rewrites) > 0 {
+		var only []string
+		for _, svc := range sortedKeys(rewrites) {
+			only = append(only, fmt.Sprintf("service %s: %s", svc, rewrites[svc]))
+		}
+		return apperr.Precondition("images", "version %s: images served only by a mirror (%s); an upgrade commits only the .env, so the compose file cannot name the mirror: pull them on the endpoint first",
+			in.Upgrade.Version, strings.Join(only, ", "))
+	}
+	return nil
 }
 
 // stepUpgradePull pulls the new version's images on the endpoint while the

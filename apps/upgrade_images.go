@@ -45,37 +45,17 @@ func EventPull(detail string) *PullEvent {
 	return d.Pull
 }
 
-// Images is what the upgrade needs of an endpoint's images (Portainer's
-// Docker proxy: image inspect and images/create).
+// Images is what the upgrade needs of an endpoint's images beyond the
+// checks the install shares (checkImages): the pull (Portainer's Docker
+// proxy, images/create).
 type Images interface {
-	// ImagePresent reports whether the endpoint holds the image.
-	ImagePresent(ctx context.Context, endpointID int, ref string) (bool, error)
 	// PullImage pulls the image, calling progress for every report of the
 	// stream, and fails when the stream ends in an error.
 	PullImage(ctx context.Context, endpointID int, ref string, progress func(PullProgress)) error
 }
 
-// UseImages sets the image routes the upgrade's preflight and pre-pull
-// use.
+// UseImages sets the image route the upgrade's pre-pull uses.
 func (s *Service) UseImages(im Images) { s.images = im }
-
-// checkImage is the preflight's image check: the image is on the endpoint,
-// else it will be pulled (the pull step then proves it reachable).
-func (s *Service) checkImage(ctx context.Context, r *ops.Run, endpoint int, ref string) error {
-	if s.images == nil {
-		return apperr.NotImplementedYet("image inspect through Portainer (the upgrade's image check)")
-	}
-	ok, err := s.images.ImagePresent(ctx, endpoint, ref)
-	if err != nil {
-		return retryIfTransient(upstreamErr("portainer", err, "inspect image "+ref))
-	}
-	if ok {
-		r.Logf("image %s: present on endpoint %d", ref, endpoint)
-	} else {
-		r.Logf("image %s: not on endpoint %d yet; it is pulled next", ref, endpoint)
-	}
-	return nil
-}
 
 // pullEvery bounds how often one layer's byte counts become an event.
 const pullEvery = 500 * time.Millisecond

@@ -7,23 +7,14 @@ import (
 	"github.com/appmanage/appmanage/datasources/portainer"
 )
 
-// portainerImageRoutes are the Portainer client's image routes (Docker's
-// image inspect and images/create through Portainer's Docker proxy).
+// portainerImageRoutes is the Portainer client's pull route (Docker's
+// images/create through Portainer's Docker proxy).
 type portainerImageRoutes interface {
-	InspectImage(ctx context.Context, endpointID int, ref string) (*portainer.Image, error)
 	PullImage(ctx context.Context, endpointID int, ref string, auth *portainer.RegistryAuth, progress func(portainer.PullProgress)) error
 }
 
 // portainerImages is Images over the Portainer client.
 type portainerImages struct{ c portainerImageRoutes }
-
-func (p portainerImages) ImagePresent(ctx context.Context, endpointID int, ref string) (bool, error) {
-	_, err := p.c.InspectImage(ctx, endpointID, ref)
-	if notFound(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
 
 // PullImage pulls without registry credentials. Docker's first line names
 // the tag rather than a layer; it is reported as being about the image.

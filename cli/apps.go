@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -454,17 +455,44 @@ func appRedeployCmd(e *env) *cobra.Command {
 }
 
 func appUpgradeCmd(e *env) *cobra.Command {
+	var version string
+	var healthTimeout time.Duration
 	c := &cobra.Command{
-		Use:               "upgrade ID VERSION",
-		Short:             "Move an app to another version its catalog entry lists",
-		Long:              "upgrade moves the app to another version listed in its variables.json (see 'appmanage catalog APP' for the versions), as an operation this command follows.",
-		Example:           "  appmanage app upgrade blog 6.5\n  appmanage app upgrade blog 6.5 --detach",
-		Args:              cobra.ExactArgs(2),
+		Use:   "upgrade ID --version VERSION [--health-timeout 2m]",
+		Short: "Move an app to another version its catalog entry lists",
+		Long: `upgrade moves the app to another version listed in its variables.json (see 'appmanage catalog APP'
+for the versions, 'appmanage app get ID' for the newer ones) as an operation this command follows:
+preflight (the new images present or pullable, host ports free), a pull of the new images while
+the old version runs (its progress shown per layer), one commit of the .env, a redeploy and a
+health gate. A failed gate reverts the commit and redeploys the old version: the operation ends
+ROLLED_BACK with the reason (exit 1). --health-timeout bounds the gate (5s to 15m; the server's
+default is 2m). The version may also be given as the second argument.`,
+		Example:           "  appmanage app upgrade blog --version 6.5\n  appmanage app upgrade blog --version 6.5 --health-timeout 5m --detach",
+		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: e.completeAppIDs,
 	}
-	return e.opCommand(c, "upgradeApp", func(_ *cobra.Command, args []string) opStarter {
+	c.Flags().StringVar(&version, "version", "", "the version to move to (one the app's variables.json lists)")
+	c.Flags().DurationVar(&healthTimeout, "health-timeout", 0, "how long the health gate waits for the new version (e.g. 90s, 5m; whole seconds)")
+	return e.opCommand(c, "upgradeApp", func(c *cobra.Command, args []string) opStarter {
 		return func(ctx context.Context, cn *conn) (*gql.OperationFields, error) {
-			r, err := gql.UpgradeApp(ctx, cn.gql, args[0], args[1])
+			v := version
+			if len(args) == 2 {
+				if v != "" && v != args[1] {
+					return nil, usageErrorf("two versions given: %q and --version %q", args[1], v)
+				}
+				v = args[1]
+			}
+			if v == "" {
+				return nil, usageErrorf("give the version to upgrade to: --version VERSION")
+			}
+			var ht *int
+			if c.Flags().Changed("health-timeout") {
+				if healthTimeout <= 0 || healthTimeout%time.Second != 0 {
+					return nil, usageErrorf("--health-timeout %s: want a positive whole number of seconds, e.g. 90s or 5m", healthTimeout)
+				}
+				ht = new(int(healthTimeout / time.Second))
+			}
+			r, err := gql.UpgradeApp(ctx, cn.gql, args[0], v, ht)
 			if err != nil {
 				return nil, err
 			}

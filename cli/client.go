@@ -39,12 +39,6 @@ func failedf(format string, a ...any) error {
 	return &exitError{code: exitFailed, err: fmt.Errorf(format, a...)}
 }
 
-// notOffered is the error of a command whose GraphQL field the server does
-// not have (yet).
-func notOffered(field, what string) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf("the server does not offer %s yet (no %s in its GraphQL API)", what, field)}
-}
-
 // conn is a connection to one server: a typed GraphQL client over HTTP and
 // the means to open a websocket for subscriptions.
 type conn struct {

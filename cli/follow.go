@@ -226,7 +226,38 @@ func (f *follower) show(ev *gql.OperationEventsOperationEventsOperationEvent) {
 	if ev.Message != nil {
 		msg = *ev.Message
 	}
+	if ev.Pull != nil {
+		msg = pullLine(ev.Pull)
+	}
 	f.view.update(f.prog, step, ev.Status, msg)
+}
+
+// pullLine is an image pull's progress report (OperationEvent.pull), e.g.
+// "pull nginx:1.27 layer 1a2b3c: Downloading 1.5 MiB/3.0 MiB (50%)".
+func pullLine(p *gql.OperationEventsOperationEventsOperationEventPullPullProgress) string {
+	line := "pull " + p.Image
+	if p.Layer != nil && *p.Layer != "" {
+		line += " layer " + *p.Layer
+	}
+	line += ": " + p.Status
+	if p.Current != nil && p.Total != nil && *p.Total > 0 {
+		line += fmt.Sprintf(" %s/%s (%d%%)", byteSize(*p.Current), byteSize(*p.Total), *p.Current*100 / *p.Total)
+	}
+	return line
+}
+
+// byteSize writes n bytes in binary units.
+func byteSize(n int) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := unit, 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // stream sends the operation's events: over the websocket subscription

@@ -354,6 +354,137 @@ func (v *AppSummaryLastOperation) GetKind() string { return v.Kind }
 // GetStatus returns AppSummaryLastOperation.Status, and is useful for accessing the field via an interface.
 func (v *AppSummaryLastOperation) GetStatus() OperationStatus { return v.Status }
 
+type AuditFilter struct {
+	// An API key's id or name.
+	Key      *string    `json:"key"`
+	Mutation *string    `json:"mutation"`
+	AppId    *string    `json:"appId"`
+	Since    *time.Time `json:"since"`
+}
+
+// GetKey returns AuditFilter.Key, and is useful for accessing the field via an interface.
+func (v *AuditFilter) GetKey() *string { return v.Key }
+
+// GetMutation returns AuditFilter.Mutation, and is useful for accessing the field via an interface.
+func (v *AuditFilter) GetMutation() *string { return v.Mutation }
+
+// GetAppId returns AuditFilter.AppId, and is useful for accessing the field via an interface.
+func (v *AuditFilter) GetAppId() *string { return v.AppId }
+
+// GetSince returns AuditFilter.Since, and is useful for accessing the field via an interface.
+func (v *AuditFilter) GetSince() *time.Time { return v.Since }
+
+// AuditLogAuditLogAuditConnection includes the requested fields of the GraphQL type AuditConnection.
+type AuditLogAuditLogAuditConnection struct {
+	TotalCount int                                              `json:"totalCount"`
+	PageInfo   AuditLogAuditLogAuditConnectionPageInfo          `json:"pageInfo"`
+	Nodes      []AuditLogAuditLogAuditConnectionNodesAuditEntry `json:"nodes"`
+}
+
+// GetTotalCount returns AuditLogAuditLogAuditConnection.TotalCount, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnection) GetTotalCount() int { return v.TotalCount }
+
+// GetPageInfo returns AuditLogAuditLogAuditConnection.PageInfo, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnection) GetPageInfo() AuditLogAuditLogAuditConnectionPageInfo {
+	return v.PageInfo
+}
+
+// GetNodes returns AuditLogAuditLogAuditConnection.Nodes, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnection) GetNodes() []AuditLogAuditLogAuditConnectionNodesAuditEntry {
+	return v.Nodes
+}
+
+// AuditLogAuditLogAuditConnectionNodesAuditEntry includes the requested fields of the GraphQL type AuditEntry.
+// The GraphQL type's documentation follows.
+//
+// One audited call: a mutation (accepted or refused: authentication, scope, validation) or an
+// operation a webhook started. Arguments are as the caller sent them, with secret values replaced
+// by "[redacted]".
+type AuditLogAuditLogAuditConnectionNodesAuditEntry struct {
+	Id string    `json:"id"`
+	At time.Time `json:"at"`
+	// The API key's id and name; null for a webhook or a call without a valid key.
+	KeyId   *string `json:"keyId"`
+	KeyName *string `json:"keyName"`
+	// The client's address (the TCP peer); for a webhook, Gitea's.
+	ClientAddress *string `json:"clientAddress"`
+	// api, or webhook:gitea for an operation a Gitea push started.
+	Source string `json:"source"`
+	// The mutation's name (installApp, updateSettings, ...); redeployApp for a webhook's redeploy.
+	Mutation  string          `json:"mutation"`
+	AppId     *string         `json:"appId"`
+	Arguments json.RawMessage `json:"arguments"`
+	// The operation it started, when it started one.
+	OperationId *string `json:"operationId"`
+	// The error's extensions.code when it was refused or failed; null when it succeeded.
+	ErrorCode *string `json:"errorCode"`
+	// The operation id, the error code, or OK.
+	Outcome string `json:"outcome"`
+}
+
+// GetId returns AuditLogAuditLogAuditConnectionNodesAuditEntry.Id, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetId() string { return v.Id }
+
+// GetAt returns AuditLogAuditLogAuditConnectionNodesAuditEntry.At, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetAt() time.Time { return v.At }
+
+// GetKeyId returns AuditLogAuditLogAuditConnectionNodesAuditEntry.KeyId, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetKeyId() *string { return v.KeyId }
+
+// GetKeyName returns AuditLogAuditLogAuditConnectionNodesAuditEntry.KeyName, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetKeyName() *string { return v.KeyName }
+
+// GetClientAddress returns AuditLogAuditLogAuditConnectionNodesAuditEntry.ClientAddress, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetClientAddress() *string {
+	return v.ClientAddress
+}
+
+// GetSource returns AuditLogAuditLogAuditConnectionNodesAuditEntry.Source, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetSource() string { return v.Source }
+
+// GetMutation returns AuditLogAuditLogAuditConnectionNodesAuditEntry.Mutation, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetMutation() string { return v.Mutation }
+
+// GetAppId returns AuditLogAuditLogAuditConnectionNodesAuditEntry.AppId, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetAppId() *string { return v.AppId }
+
+// GetArguments returns AuditLogAuditLogAuditConnectionNodesAuditEntry.Arguments, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetArguments() json.RawMessage {
+	return v.Arguments
+}
+
+// GetOperationId returns AuditLogAuditLogAuditConnectionNodesAuditEntry.OperationId, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetOperationId() *string {
+	return v.OperationId
+}
+
+// GetErrorCode returns AuditLogAuditLogAuditConnectionNodesAuditEntry.ErrorCode, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetErrorCode() *string { return v.ErrorCode }
+
+// GetOutcome returns AuditLogAuditLogAuditConnectionNodesAuditEntry.Outcome, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionNodesAuditEntry) GetOutcome() string { return v.Outcome }
+
+// AuditLogAuditLogAuditConnectionPageInfo includes the requested fields of the GraphQL type PageInfo.
+type AuditLogAuditLogAuditConnectionPageInfo struct {
+	HasNextPage bool    `json:"hasNextPage"`
+	EndCursor   *string `json:"endCursor"`
+}
+
+// GetHasNextPage returns AuditLogAuditLogAuditConnectionPageInfo.HasNextPage, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionPageInfo) GetHasNextPage() bool { return v.HasNextPage }
+
+// GetEndCursor returns AuditLogAuditLogAuditConnectionPageInfo.EndCursor, and is useful for accessing the field via an interface.
+func (v *AuditLogAuditLogAuditConnectionPageInfo) GetEndCursor() *string { return v.EndCursor }
+
+// AuditLogResponse is returned by AuditLog on success.
+type AuditLogResponse struct {
+	// The audit log, newest first (admin scope). Rows older than the auditRetention setting are deleted.
+	AuditLog AuditLogAuditLogAuditConnection `json:"auditLog"`
+}
+
+// GetAuditLog returns AuditLogResponse.AuditLog, and is useful for accessing the field via an interface.
+func (v *AuditLogResponse) GetAuditLog() AuditLogAuditLogAuditConnection { return v.AuditLog }
+
 // CancelOperationCancelOperation includes the requested fields of the GraphQL type Operation.
 // The GraphQL type's documentation follows.
 //
@@ -1067,178 +1198,6 @@ func (v *EnvVarInput) GetName() string { return v.Name }
 
 // GetValue returns EnvVarInput.Value, and is useful for accessing the field via an interface.
 func (v *EnvVarInput) GetValue() string { return v.Value }
-
-// FieldInfo includes the GraphQL fields of __Field requested by the fragment FieldInfo.
-// The GraphQL type's documentation follows.
-//
-// Object and Interface types are described by a list of Fields, each of which has a name, potentially a list of arguments, and a return type.
-type FieldInfo struct {
-	Name string                    `json:"name"`
-	Args []FieldInfoArgsInputValue `json:"args"`
-	Type FieldInfoType             `json:"type"`
-}
-
-// GetName returns FieldInfo.Name, and is useful for accessing the field via an interface.
-func (v *FieldInfo) GetName() string { return v.Name }
-
-// GetArgs returns FieldInfo.Args, and is useful for accessing the field via an interface.
-func (v *FieldInfo) GetArgs() []FieldInfoArgsInputValue { return v.Args }
-
-// GetType returns FieldInfo.Type, and is useful for accessing the field via an interface.
-func (v *FieldInfo) GetType() FieldInfoType { return v.Type }
-
-// FieldInfoArgsInputValue includes the requested fields of the GraphQL type __InputValue.
-// The GraphQL type's documentation follows.
-//
-// Arguments provided to Fields or Directives and the input fields of an InputObject are represented as Input Values which describe their type and optionally a default value.
-type FieldInfoArgsInputValue struct {
-	Name string                      `json:"name"`
-	Type FieldInfoArgsInputValueType `json:"type"`
-}
-
-// GetName returns FieldInfoArgsInputValue.Name, and is useful for accessing the field via an interface.
-func (v *FieldInfoArgsInputValue) GetName() string { return v.Name }
-
-// GetType returns FieldInfoArgsInputValue.Type, and is useful for accessing the field via an interface.
-func (v *FieldInfoArgsInputValue) GetType() FieldInfoArgsInputValueType { return v.Type }
-
-// FieldInfoArgsInputValueType includes the requested fields of the GraphQL type __Type.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type FieldInfoArgsInputValueType struct {
-	TypeRef `json:"-"`
-}
-
-// GetKind returns FieldInfoArgsInputValueType.Kind, and is useful for accessing the field via an interface.
-func (v *FieldInfoArgsInputValueType) GetKind() TypeKind { return v.TypeRef.Kind }
-
-// GetName returns FieldInfoArgsInputValueType.Name, and is useful for accessing the field via an interface.
-func (v *FieldInfoArgsInputValueType) GetName() *string { return v.TypeRef.Name }
-
-// GetOfType returns FieldInfoArgsInputValueType.OfType, and is useful for accessing the field via an interface.
-func (v *FieldInfoArgsInputValueType) GetOfType() *TypeRefOfType { return v.TypeRef.OfType }
-
-func (v *FieldInfoArgsInputValueType) UnmarshalJSON(b []byte) error {
-
-	if string(b) == "null" {
-		return nil
-	}
-
-	var firstPass struct {
-		*FieldInfoArgsInputValueType
-		graphql.NoUnmarshalJSON
-	}
-	firstPass.FieldInfoArgsInputValueType = v
-
-	err := json.Unmarshal(b, &firstPass)
-	if err != nil {
-		return err
-	}
-
-	err = json.Unmarshal(
-		b, &v.TypeRef)
-	if err != nil {
-		return err
-	}
-	return nil
-}
-
-type __premarshalFieldInfoArgsInputValueType struct {
-	Kind TypeKind `json:"kind"`
-
-	Name *string `json:"name"`
-
-	OfType *TypeRefOfType `json:"ofType"`
-}
-
-func (v *FieldInfoArgsInputValueType) MarshalJSON() ([]byte, error) {
-	premarshaled, err := v.__premarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(premarshaled)
-}
-
-func (v *FieldInfoArgsInputValueType) __premarshalJSON() (*__premarshalFieldInfoArgsInputValueType, error) {
-	var retval __premarshalFieldInfoArgsInputValueType
-
-	retval.Kind = v.TypeRef.Kind
-	retval.Name = v.TypeRef.Name
-	retval.OfType = v.TypeRef.OfType
-	return &retval, nil
-}
-
-// FieldInfoType includes the requested fields of the GraphQL type __Type.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type FieldInfoType struct {
-	TypeRef `json:"-"`
-}
-
-// GetKind returns FieldInfoType.Kind, and is useful for accessing the field via an interface.
-func (v *FieldInfoType) GetKind() TypeKind { return v.TypeRef.Kind }
-
-// GetName returns FieldInfoType.Name, and is useful for accessing the field via an interface.
-func (v *FieldInfoType) GetName() *string { return v.TypeRef.Name }
-
-// GetOfType returns FieldInfoType.OfType, and is useful for accessing the field via an interface.
-func (v *FieldInfoType) GetOfType() *TypeRefOfType { return v.TypeRef.OfType }
-
-func (v *FieldInfoType) UnmarshalJSON(b []byte) error {
-
-	if string(b) == "null" {
-		return nil
-	}
-
-	var firstPass struct {
-		*FieldInfoType
-		graphql.NoUnmarshalJSON
-	}
-	firstPass.FieldInfoType = v
-
-	err := json.Unmarshal(b, &firstPass)
-	if err != nil {
-		return err
-	}
-
-	err = json.Unmarshal(
-		b, &v.TypeRef)
-	if err != nil {
-		return err
-	}
-	return nil
-}
-
-type __premarshalFieldInfoType struct {
-	Kind TypeKind `json:"kind"`
-
-	Name *string `json:"name"`
-
-	OfType *TypeRefOfType `json:"ofType"`
-}
-
-func (v *FieldInfoType) MarshalJSON() ([]byte, error) {
-	premarshaled, err := v.__premarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(premarshaled)
-}
-
-func (v *FieldInfoType) __premarshalJSON() (*__premarshalFieldInfoType, error) {
-	var retval __premarshalFieldInfoType
-
-	retval.Kind = v.TypeRef.Kind
-	retval.Name = v.TypeRef.Name
-	retval.OfType = v.TypeRef.OfType
-	return &retval, nil
-}
 
 // GetAppApp includes the requested fields of the GraphQL type App.
 // The GraphQL type's documentation follows.
@@ -2309,6 +2268,8 @@ type OperationEventsOperationEventsOperationEvent struct {
 	Message  *string `json:"message"`
 	// True on the last event of the operation.
 	Terminal bool `json:"terminal"`
+	// Set on the events of an image pull: the layer and its byte counts, for a progress bar.
+	Pull *OperationEventsOperationEventsOperationEventPullPullProgress `json:"pull"`
 }
 
 // GetSeq returns OperationEventsOperationEventsOperationEvent.Seq, and is useful for accessing the field via an interface.
@@ -2334,6 +2295,53 @@ func (v *OperationEventsOperationEventsOperationEvent) GetMessage() *string { re
 
 // GetTerminal returns OperationEventsOperationEventsOperationEvent.Terminal, and is useful for accessing the field via an interface.
 func (v *OperationEventsOperationEventsOperationEvent) GetTerminal() bool { return v.Terminal }
+
+// GetPull returns OperationEventsOperationEventsOperationEvent.Pull, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEvent) GetPull() *OperationEventsOperationEventsOperationEventPullPullProgress {
+	return v.Pull
+}
+
+// OperationEventsOperationEventsOperationEventPullPullProgress includes the requested fields of the GraphQL type PullProgress.
+// The GraphQL type's documentation follows.
+//
+// One progress report of an image pull (upgradeApp's pull step), as Docker's images/create stream gives it.
+type OperationEventsOperationEventsOperationEventPullPullProgress struct {
+	// The image being pulled, e.g. nginx:1.27.
+	Image string `json:"image"`
+	// The layer (Docker's short id); null for lines about the whole image.
+	Layer *string `json:"layer"`
+	// Docker's status: Pulling fs layer, Waiting, Downloading, Download complete, Extracting, Pull complete, ...
+	Status string `json:"status"`
+	// Bytes of the layer done so far, while bytes move (Downloading, Extracting); it grows.
+	Current *int `json:"current"`
+	// Bytes of the layer in all, while bytes move.
+	Total *int `json:"total"`
+}
+
+// GetImage returns OperationEventsOperationEventsOperationEventPullPullProgress.Image, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetImage() string {
+	return v.Image
+}
+
+// GetLayer returns OperationEventsOperationEventsOperationEventPullPullProgress.Layer, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetLayer() *string {
+	return v.Layer
+}
+
+// GetStatus returns OperationEventsOperationEventsOperationEventPullPullProgress.Status, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetStatus() string {
+	return v.Status
+}
+
+// GetCurrent returns OperationEventsOperationEventsOperationEventPullPullProgress.Current, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetCurrent() *int {
+	return v.Current
+}
+
+// GetTotal returns OperationEventsOperationEventsOperationEventPullPullProgress.Total, and is useful for accessing the field via an interface.
+func (v *OperationEventsOperationEventsOperationEventPullPullProgress) GetTotal() *int {
+	return v.Total
+}
 
 // OperationEventsResponse is returned by OperationEvents on success.
 type OperationEventsResponse struct {
@@ -2982,41 +2990,10 @@ func (v *ServerInfoResponse) GetSchema() ServerInfoSchema { return v.Schema }
 type ServerInfoSchema struct {
 	// The type that query operations will be rooted at.
 	QueryType ServerInfoSchemaQueryType `json:"queryType"`
-	// If this server supports mutation, the type that mutation operations will be rooted at.
-	MutationType *ServerInfoSchemaMutationType `json:"mutationType"`
 }
 
 // GetQueryType returns ServerInfoSchema.QueryType, and is useful for accessing the field via an interface.
 func (v *ServerInfoSchema) GetQueryType() ServerInfoSchemaQueryType { return v.QueryType }
-
-// GetMutationType returns ServerInfoSchema.MutationType, and is useful for accessing the field via an interface.
-func (v *ServerInfoSchema) GetMutationType() *ServerInfoSchemaMutationType { return v.MutationType }
-
-// ServerInfoSchemaMutationType includes the requested fields of the GraphQL type __Type.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type ServerInfoSchemaMutationType struct {
-	Fields []ServerInfoSchemaMutationTypeFieldsField `json:"fields"`
-}
-
-// GetFields returns ServerInfoSchemaMutationType.Fields, and is useful for accessing the field via an interface.
-func (v *ServerInfoSchemaMutationType) GetFields() []ServerInfoSchemaMutationTypeFieldsField {
-	return v.Fields
-}
-
-// ServerInfoSchemaMutationTypeFieldsField includes the requested fields of the GraphQL type __Field.
-// The GraphQL type's documentation follows.
-//
-// Object and Interface types are described by a list of Fields, each of which has a name, potentially a list of arguments, and a return type.
-type ServerInfoSchemaMutationTypeFieldsField struct {
-	Name string `json:"name"`
-}
-
-// GetName returns ServerInfoSchemaMutationTypeFieldsField.Name, and is useful for accessing the field via an interface.
-func (v *ServerInfoSchemaMutationTypeFieldsField) GetName() string { return v.Name }
 
 // ServerInfoSchemaQueryType includes the requested fields of the GraphQL type __Type.
 // The GraphQL type's documentation follows.
@@ -3025,82 +3002,11 @@ func (v *ServerInfoSchemaMutationTypeFieldsField) GetName() string { return v.Na
 //
 // Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
 type ServerInfoSchemaQueryType struct {
-	Fields []ServerInfoSchemaQueryTypeFieldsField `json:"fields"`
+	Name *string `json:"name"`
 }
 
-// GetFields returns ServerInfoSchemaQueryType.Fields, and is useful for accessing the field via an interface.
-func (v *ServerInfoSchemaQueryType) GetFields() []ServerInfoSchemaQueryTypeFieldsField {
-	return v.Fields
-}
-
-// ServerInfoSchemaQueryTypeFieldsField includes the requested fields of the GraphQL type __Field.
-// The GraphQL type's documentation follows.
-//
-// Object and Interface types are described by a list of Fields, each of which has a name, potentially a list of arguments, and a return type.
-type ServerInfoSchemaQueryTypeFieldsField struct {
-	FieldInfo `json:"-"`
-}
-
-// GetName returns ServerInfoSchemaQueryTypeFieldsField.Name, and is useful for accessing the field via an interface.
-func (v *ServerInfoSchemaQueryTypeFieldsField) GetName() string { return v.FieldInfo.Name }
-
-// GetArgs returns ServerInfoSchemaQueryTypeFieldsField.Args, and is useful for accessing the field via an interface.
-func (v *ServerInfoSchemaQueryTypeFieldsField) GetArgs() []FieldInfoArgsInputValue {
-	return v.FieldInfo.Args
-}
-
-// GetType returns ServerInfoSchemaQueryTypeFieldsField.Type, and is useful for accessing the field via an interface.
-func (v *ServerInfoSchemaQueryTypeFieldsField) GetType() FieldInfoType { return v.FieldInfo.Type }
-
-func (v *ServerInfoSchemaQueryTypeFieldsField) UnmarshalJSON(b []byte) error {
-
-	if string(b) == "null" {
-		return nil
-	}
-
-	var firstPass struct {
-		*ServerInfoSchemaQueryTypeFieldsField
-		graphql.NoUnmarshalJSON
-	}
-	firstPass.ServerInfoSchemaQueryTypeFieldsField = v
-
-	err := json.Unmarshal(b, &firstPass)
-	if err != nil {
-		return err
-	}
-
-	err = json.Unmarshal(
-		b, &v.FieldInfo)
-	if err != nil {
-		return err
-	}
-	return nil
-}
-
-type __premarshalServerInfoSchemaQueryTypeFieldsField struct {
-	Name string `json:"name"`
-
-	Args []FieldInfoArgsInputValue `json:"args"`
-
-	Type FieldInfoType `json:"type"`
-}
-
-func (v *ServerInfoSchemaQueryTypeFieldsField) MarshalJSON() ([]byte, error) {
-	premarshaled, err := v.__premarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(premarshaled)
-}
-
-func (v *ServerInfoSchemaQueryTypeFieldsField) __premarshalJSON() (*__premarshalServerInfoSchemaQueryTypeFieldsField, error) {
-	var retval __premarshalServerInfoSchemaQueryTypeFieldsField
-
-	retval.Name = v.FieldInfo.Name
-	retval.Args = v.FieldInfo.Args
-	retval.Type = v.FieldInfo.Type
-	return &retval, nil
-}
+// GetName returns ServerInfoSchemaQueryType.Name, and is useful for accessing the field via an interface.
+func (v *ServerInfoSchemaQueryType) GetName() *string { return v.Name }
 
 // SetDefaultDomainResponse is returned by SetDefaultDomain on success.
 type SetDefaultDomainResponse struct {
@@ -3542,215 +3448,6 @@ func (v *StopAppStopAppOperation) __premarshalJSON() (*__premarshalStopAppStopAp
 	retval.Steps = v.OperationFields.Steps
 	return &retval, nil
 }
-
-// TypeInfoResponse is returned by TypeInfo on success.
-type TypeInfoResponse struct {
-	Type *TypeInfoType `json:"__type"`
-}
-
-// GetType returns TypeInfoResponse.Type, and is useful for accessing the field via an interface.
-func (v *TypeInfoResponse) GetType() *TypeInfoType { return v.Type }
-
-// TypeInfoType includes the requested fields of the GraphQL type __Type.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type TypeInfoType struct {
-	Name   *string                   `json:"name"`
-	Kind   TypeKind                  `json:"kind"`
-	Fields []TypeInfoTypeFieldsField `json:"fields"`
-}
-
-// GetName returns TypeInfoType.Name, and is useful for accessing the field via an interface.
-func (v *TypeInfoType) GetName() *string { return v.Name }
-
-// GetKind returns TypeInfoType.Kind, and is useful for accessing the field via an interface.
-func (v *TypeInfoType) GetKind() TypeKind { return v.Kind }
-
-// GetFields returns TypeInfoType.Fields, and is useful for accessing the field via an interface.
-func (v *TypeInfoType) GetFields() []TypeInfoTypeFieldsField { return v.Fields }
-
-// TypeInfoTypeFieldsField includes the requested fields of the GraphQL type __Field.
-// The GraphQL type's documentation follows.
-//
-// Object and Interface types are described by a list of Fields, each of which has a name, potentially a list of arguments, and a return type.
-type TypeInfoTypeFieldsField struct {
-	FieldInfo `json:"-"`
-}
-
-// GetName returns TypeInfoTypeFieldsField.Name, and is useful for accessing the field via an interface.
-func (v *TypeInfoTypeFieldsField) GetName() string { return v.FieldInfo.Name }
-
-// GetArgs returns TypeInfoTypeFieldsField.Args, and is useful for accessing the field via an interface.
-func (v *TypeInfoTypeFieldsField) GetArgs() []FieldInfoArgsInputValue { return v.FieldInfo.Args }
-
-// GetType returns TypeInfoTypeFieldsField.Type, and is useful for accessing the field via an interface.
-func (v *TypeInfoTypeFieldsField) GetType() FieldInfoType { return v.FieldInfo.Type }
-
-func (v *TypeInfoTypeFieldsField) UnmarshalJSON(b []byte) error {
-
-	if string(b) == "null" {
-		return nil
-	}
-
-	var firstPass struct {
-		*TypeInfoTypeFieldsField
-		graphql.NoUnmarshalJSON
-	}
-	firstPass.TypeInfoTypeFieldsField = v
-
-	err := json.Unmarshal(b, &firstPass)
-	if err != nil {
-		return err
-	}
-
-	err = json.Unmarshal(
-		b, &v.FieldInfo)
-	if err != nil {
-		return err
-	}
-	return nil
-}
-
-type __premarshalTypeInfoTypeFieldsField struct {
-	Name string `json:"name"`
-
-	Args []FieldInfoArgsInputValue `json:"args"`
-
-	Type FieldInfoType `json:"type"`
-}
-
-func (v *TypeInfoTypeFieldsField) MarshalJSON() ([]byte, error) {
-	premarshaled, err := v.__premarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(premarshaled)
-}
-
-func (v *TypeInfoTypeFieldsField) __premarshalJSON() (*__premarshalTypeInfoTypeFieldsField, error) {
-	var retval __premarshalTypeInfoTypeFieldsField
-
-	retval.Name = v.FieldInfo.Name
-	retval.Args = v.FieldInfo.Args
-	retval.Type = v.FieldInfo.Type
-	return &retval, nil
-}
-
-// An enum describing what kind of type a given `__Type` is.
-type TypeKind string
-
-const (
-	// Indicates this type is a scalar.
-	TypeKindScalar TypeKind = "SCALAR"
-	// Indicates this type is an object. `fields` and `interfaces` are valid fields.
-	TypeKindObject TypeKind = "OBJECT"
-	// Indicates this type is an interface. `fields`, `interfaces`, and `possibleTypes` are valid fields.
-	TypeKindInterface TypeKind = "INTERFACE"
-	// Indicates this type is a union. `possibleTypes` is a valid field.
-	TypeKindUnion TypeKind = "UNION"
-	// Indicates this type is an enum. `enumValues` is a valid field.
-	TypeKindEnum TypeKind = "ENUM"
-	// Indicates this type is an input object. `inputFields` is a valid field.
-	TypeKindInputObject TypeKind = "INPUT_OBJECT"
-	// Indicates this type is a list. `ofType` is a valid field.
-	TypeKindList TypeKind = "LIST"
-	// Indicates this type is a non-null. `ofType` is a valid field.
-	TypeKindNonNull TypeKind = "NON_NULL"
-)
-
-var AllTypeKind = []TypeKind{
-	TypeKindScalar,
-	TypeKindObject,
-	TypeKindInterface,
-	TypeKindUnion,
-	TypeKindEnum,
-	TypeKindInputObject,
-	TypeKindList,
-	TypeKindNonNull,
-}
-
-// TypeRef includes the GraphQL fields of __Type requested by the fragment TypeRef.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type TypeRef struct {
-	Kind   TypeKind       `json:"kind"`
-	Name   *string        `json:"name"`
-	OfType *TypeRefOfType `json:"ofType"`
-}
-
-// GetKind returns TypeRef.Kind, and is useful for accessing the field via an interface.
-func (v *TypeRef) GetKind() TypeKind { return v.Kind }
-
-// GetName returns TypeRef.Name, and is useful for accessing the field via an interface.
-func (v *TypeRef) GetName() *string { return v.Name }
-
-// GetOfType returns TypeRef.OfType, and is useful for accessing the field via an interface.
-func (v *TypeRef) GetOfType() *TypeRefOfType { return v.OfType }
-
-// TypeRefOfType includes the requested fields of the GraphQL type __Type.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type TypeRefOfType struct {
-	Kind   TypeKind             `json:"kind"`
-	Name   *string              `json:"name"`
-	OfType *TypeRefOfTypeOfType `json:"ofType"`
-}
-
-// GetKind returns TypeRefOfType.Kind, and is useful for accessing the field via an interface.
-func (v *TypeRefOfType) GetKind() TypeKind { return v.Kind }
-
-// GetName returns TypeRefOfType.Name, and is useful for accessing the field via an interface.
-func (v *TypeRefOfType) GetName() *string { return v.Name }
-
-// GetOfType returns TypeRefOfType.OfType, and is useful for accessing the field via an interface.
-func (v *TypeRefOfType) GetOfType() *TypeRefOfTypeOfType { return v.OfType }
-
-// TypeRefOfTypeOfType includes the requested fields of the GraphQL type __Type.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type TypeRefOfTypeOfType struct {
-	Kind   TypeKind                   `json:"kind"`
-	Name   *string                    `json:"name"`
-	OfType *TypeRefOfTypeOfTypeOfType `json:"ofType"`
-}
-
-// GetKind returns TypeRefOfTypeOfType.Kind, and is useful for accessing the field via an interface.
-func (v *TypeRefOfTypeOfType) GetKind() TypeKind { return v.Kind }
-
-// GetName returns TypeRefOfTypeOfType.Name, and is useful for accessing the field via an interface.
-func (v *TypeRefOfTypeOfType) GetName() *string { return v.Name }
-
-// GetOfType returns TypeRefOfTypeOfType.OfType, and is useful for accessing the field via an interface.
-func (v *TypeRefOfTypeOfType) GetOfType() *TypeRefOfTypeOfTypeOfType { return v.OfType }
-
-// TypeRefOfTypeOfTypeOfType includes the requested fields of the GraphQL type __Type.
-// The GraphQL type's documentation follows.
-//
-// The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.
-//
-// Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.
-type TypeRefOfTypeOfTypeOfType struct {
-	Kind TypeKind `json:"kind"`
-	Name *string  `json:"name"`
-}
-
-// GetKind returns TypeRefOfTypeOfTypeOfType.Kind, and is useful for accessing the field via an interface.
-func (v *TypeRefOfTypeOfTypeOfType) GetKind() TypeKind { return v.Kind }
-
-// GetName returns TypeRefOfTypeOfTypeOfType.Name, and is useful for accessing the field via an interface.
-func (v *TypeRefOfTypeOfTypeOfType) GetName() *string { return v.Name }
 
 // UninstallAppResponse is returned by UninstallApp on success.
 type UninstallAppResponse struct {
@@ -4337,6 +4034,22 @@ func (v *__AppHistoryInput) GetFirst() *int { return v.First }
 // GetAfter returns __AppHistoryInput.After, and is useful for accessing the field via an interface.
 func (v *__AppHistoryInput) GetAfter() *string { return v.After }
 
+// __AuditLogInput is used internally by genqlient
+type __AuditLogInput struct {
+	First  *int         `json:"first"`
+	After  *string      `json:"after"`
+	Filter *AuditFilter `json:"filter"`
+}
+
+// GetFirst returns __AuditLogInput.First, and is useful for accessing the field via an interface.
+func (v *__AuditLogInput) GetFirst() *int { return v.First }
+
+// GetAfter returns __AuditLogInput.After, and is useful for accessing the field via an interface.
+func (v *__AuditLogInput) GetAfter() *string { return v.After }
+
+// GetFilter returns __AuditLogInput.Filter, and is useful for accessing the field via an interface.
+func (v *__AuditLogInput) GetFilter() *AuditFilter { return v.Filter }
+
 // __CancelOperationInput is used internally by genqlient
 type __CancelOperationInput struct {
 	Id string `json:"id"`
@@ -4541,14 +4254,6 @@ type __StopAppInput struct {
 // GetId returns __StopAppInput.Id, and is useful for accessing the field via an interface.
 func (v *__StopAppInput) GetId() string { return v.Id }
 
-// __TypeInfoInput is used internally by genqlient
-type __TypeInfoInput struct {
-	Name string `json:"name"`
-}
-
-// GetName returns __TypeInfoInput.Name, and is useful for accessing the field via an interface.
-func (v *__TypeInfoInput) GetName() string { return v.Name }
-
 // __UninstallAppInput is used internally by genqlient
 type __UninstallAppInput struct {
 	Id        string `json:"id"`
@@ -4599,8 +4304,9 @@ func (v *__UpdateSettingsInput) GetInput() []SettingInput { return v.Input }
 
 // __UpgradeAppInput is used internally by genqlient
 type __UpgradeAppInput struct {
-	Id      string `json:"id"`
-	Version string `json:"version"`
+	Id            string `json:"id"`
+	Version       string `json:"version"`
+	HealthTimeout *int   `json:"healthTimeout"`
 }
 
 // GetId returns __UpgradeAppInput.Id, and is useful for accessing the field via an interface.
@@ -4608,6 +4314,9 @@ func (v *__UpgradeAppInput) GetId() string { return v.Id }
 
 // GetVersion returns __UpgradeAppInput.Version, and is useful for accessing the field via an interface.
 func (v *__UpgradeAppInput) GetVersion() string { return v.Version }
+
+// GetHealthTimeout returns __UpgradeAppInput.HealthTimeout, and is useful for accessing the field via an interface.
+func (v *__UpgradeAppInput) GetHealthTimeout() *int { return v.HealthTimeout }
 
 // The mutation executed by AddAppDomains.
 const AddAppDomains_Operation = `
@@ -4704,6 +4413,62 @@ func AppHistory(
 	}
 
 	data_ = &AppHistoryResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by AuditLog.
+const AuditLog_Operation = `
+query AuditLog ($first: Int, $after: String, $filter: AuditFilter) {
+	auditLog(first: $first, after: $after, filter: $filter) {
+		totalCount
+		pageInfo {
+			hasNextPage
+			endCursor
+		}
+		nodes {
+			id
+			at
+			keyId
+			keyName
+			clientAddress
+			source
+			mutation
+			appId
+			arguments
+			operationId
+			errorCode
+			outcome
+		}
+	}
+}
+`
+
+func AuditLog(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	first *int,
+	after *string,
+	filter *AuditFilter,
+) (data_ *AuditLogResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "AuditLog",
+		Query:  AuditLog_Operation,
+		Variables: &__AuditLogInput{
+			First:  first,
+			After:  after,
+			Filter: filter,
+		},
+	}
+
+	data_ = &AuditLogResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -5431,6 +5196,13 @@ subscription OperationEvents ($id: ID!, $afterSeq: Int) {
 		progress
 		message
 		terminal
+		pull {
+			image
+			layer
+			status
+			current
+			total
+		}
 	}
 }
 `
@@ -5699,50 +5471,13 @@ const ServerInfo_Operation = `
 query ServerInfo {
 	__schema {
 		queryType {
-			fields {
-				... FieldInfo
-			}
-		}
-		mutationType {
-			fields {
-				name
-			}
-		}
-	}
-}
-fragment FieldInfo on __Field {
-	name
-	args {
-		name
-		type {
-			... TypeRef
-		}
-	}
-	type {
-		... TypeRef
-	}
-}
-fragment TypeRef on __Type {
-	kind
-	name
-	ofType {
-		kind
-		name
-		ofType {
-			kind
 			name
-			ofType {
-				kind
-				name
-			}
 		}
 	}
 }
 `
 
-// What the server offers: its root fields with their argument and result
-// types, so the CLI can say "the server does not offer X yet" and build the
-// few requests whose fields a newer server adds (audit).
+// A cheap authenticated request: login checks the key with it.
 func ServerInfo(
 	ctx_ context.Context,
 	client_ graphql.Client,
@@ -5945,72 +5680,6 @@ func StopApp(
 	}
 
 	data_ = &StopAppResponse{}
-	resp_ := &graphql.Response{Data: data_}
-
-	err_ = client_.MakeRequest(
-		ctx_,
-		req_,
-		resp_,
-	)
-
-	return data_, err_
-}
-
-// The query executed by TypeInfo.
-const TypeInfo_Operation = `
-query TypeInfo ($name: String!) {
-	__type(name: $name) {
-		name
-		kind
-		fields {
-			... FieldInfo
-		}
-	}
-}
-fragment FieldInfo on __Field {
-	name
-	args {
-		name
-		type {
-			... TypeRef
-		}
-	}
-	type {
-		... TypeRef
-	}
-}
-fragment TypeRef on __Type {
-	kind
-	name
-	ofType {
-		kind
-		name
-		ofType {
-			kind
-			name
-			ofType {
-				kind
-				name
-			}
-		}
-	}
-}
-`
-
-func TypeInfo(
-	ctx_ context.Context,
-	client_ graphql.Client,
-	name string,
-) (data_ *TypeInfoResponse, err_ error) {
-	req_ := &graphql.Request{
-		OpName: "TypeInfo",
-		Query:  TypeInfo_Operation,
-		Variables: &__TypeInfoInput{
-			Name: name,
-		},
-	}
-
-	data_ = &TypeInfoResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -6226,8 +5895,8 @@ func UpdateSettings(
 
 // The mutation executed by UpgradeApp.
 const UpgradeApp_Operation = `
-mutation UpgradeApp ($id: ID!, $version: String!) {
-	upgradeApp(id: $id, version: $version) {
+mutation UpgradeApp ($id: ID!, $version: String!, $healthTimeout: Int) {
+	upgradeApp(id: $id, version: $version, healthTimeout: $healthTimeout) {
 		... OperationFields
 	}
 }
@@ -6256,13 +5925,15 @@ func UpgradeApp(
 	client_ graphql.Client,
 	id string,
 	version string,
+	healthTimeout *int,
 ) (data_ *UpgradeAppResponse, err_ error) {
 	req_ := &graphql.Request{
 		OpName: "UpgradeApp",
 		Query:  UpgradeApp_Operation,
 		Variables: &__UpgradeAppInput{
-			Id:      id,
-			Version: version,
+			Id:            id,
+			Version:       version,
+			HealthTimeout: healthTimeout,
 		},
 	}
 
