@@ -517,12 +517,24 @@ func (v *View) App(ctx context.Context, id string, idsOnly bool) (*AppSummary, [
 // allContainers lists the containers of one endpoint, or of every endpoint
 // that is up, in parallel. An endpoint that cannot be read is a problem,
 // not a failure: its apps get status UNKNOWN.
+//
+// For every endpoint, the container lists of the endpoints that were up at
+// the last poll start at once, beside the endpoint list: a poll costs one
+// upstream round trip, not two. Only an endpoint the last poll did not know
+// waits for the endpoint list (a second wave, in that same poll); a list
+// started for an endpoint that is now gone or down is dropped.
 func (v *View) allContainers(ctx context.Context, only int) (map[int]*containerIndex, []error) {
 	var ids []int
 	var problems []error
 	if only != 0 {
 		ids = []int{only}
 	} else {
+		for _, id := range v.s.lists.knownEndpoints() {
+			// Joined below through the view's memo of that endpoint. Not
+			// waited for otherwise: the list of an endpoint that went
+			// down may only end with the upstream timeout.
+			go func() { _, _ = v.getContainers(ctx, id) }()
+		}
 		eps, err := v.endpoints.get(ctx, v.s.cachedEndpoints)
 		if err != nil {
 			return nil, []error{upstreamErr("portainer", err, "list endpoints")}
@@ -531,6 +543,9 @@ func (v *View) allContainers(ctx context.Context, only int) (map[int]*containerI
 			if ep.Status != portainer.EndpointStatusDown {
 				ids = append(ids, ep.ID)
 			}
+		}
+		if known := v.s.lists.knownEndpoints(); !slices.Equal(known, ids) {
+			v.s.lists.rememberEndpoints(ids)
 		}
 	}
 	out := make(map[int]*containerIndex, len(ids))

@@ -31,6 +31,12 @@ type listCache struct {
 	gen     uint64 // bumped by invalidate; a fetch from an older gen is not stored
 	entries map[string]listEntry
 	flight  singleflight.Group
+
+	// upEndpoints: the endpoints that were up in the last endpoint list the
+	// read side used. A hint, not data (invalidate keeps it): a poll starts
+	// their container lists at once, beside the endpoint list, instead of
+	// after it.
+	upEndpoints []int
 }
 
 type listEntry struct {
@@ -49,6 +55,21 @@ func (c *listCache) invalidate() {
 	defer c.mu.Unlock()
 	c.gen++
 	clear(c.entries)
+}
+
+// knownEndpoints returns the endpoint ids rememberEndpoints stored last.
+func (c *listCache) knownEndpoints() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.upEndpoints
+}
+
+// rememberEndpoints stores the ids of the endpoints that are up, for the
+// next poll's knownEndpoints. ids must not be modified afterwards.
+func (c *listCache) rememberEndpoints(ids []int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.upEndpoints = ids
 }
 
 func cached[T any](ctx context.Context, c *listCache, key string, fetch func(context.Context) (T, error)) (T, error) {
