@@ -16,6 +16,7 @@ import (
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
 )
 
@@ -186,6 +187,9 @@ func loadCompose(ctx context.Context, appID string, compose, env []byte) error {
 	envMap, err := composedotenv.ParseWithLookup(bytes.NewReader(env), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return fmt.Errorf("%w: %v", errEnvFile, err)
+	}
+	if err := library.CheckComposeYAML(compose); err != nil {
+		return err
 	}
 	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
 		WorkingDir:  "/nonexistent/" + appID,

@@ -219,7 +219,9 @@ func parseEntry(s string, start, lineNo int) (entry, int, error) {
 	}
 	text, eol, next := finish(s, start, end)
 	e.text, e.eol = text, eol
-	e.vs, e.ve = vs-start, ve-start
+	// An empty value before a CRLF ("A=\r\n"): the spaces skipped before it
+	// include the '\r' that finish moved into eol.
+	e.vs, e.ve = min(vs-start, len(text)), min(ve-start, len(text))
 	return e, next, nil
 }
 
