@@ -340,6 +340,11 @@ func (f *File) Set(key, value string) error {
 	tok := Quote(value)
 	if i, ok := f.last[key]; ok {
 		e := &f.entries[i]
+		if tok == "" && strings.TrimLeftFunc(e.text[e.ve:], isSpace) != "" {
+			// "A=0 # note" set to "": a bare empty value would leave
+			// "A= # note", whose value reads as "#".
+			tok = "''"
+		}
 		e.text = e.text[:e.vs] + tok + e.text[e.ve:]
 		e.ve = e.vs + len(tok)
 		e.value = value

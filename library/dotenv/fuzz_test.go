@@ -56,7 +56,10 @@ func FuzzEditRoundTrip(f *testing.F) {
 			t.Fatalf("Set(%q, %q) refused a writable value: %v", key, value, err)
 		}
 		out := file.Bytes()
-		tok := Quote(value)
+		tok, _ := file.Raw(key)
+		if q := Quote(value); tok != q && !(q == "" && tok == "''") {
+			t.Fatalf("Set wrote token %q for %q, Quote gives %q", tok, value, q)
+		}
 
 		// Untouched bytes survive.
 		var want []byte
