@@ -40,10 +40,14 @@ bench: web-assets ## Run the benchmarks (performance goals are checked here, not
 	# -p 1: one package at a time, so no benchmark shares the CPU with another's.
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
+FUZZTIME ?= 1m
+fuzz: ## Run every fuzz target in turn for FUZZTIME each (FUZZTIME=10m; FUZZ=Name runs the targets whose name contains it)
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
+
 check-generated: ## Fail when the committed gqlgen or genqlient code does not match the schema
 	@bash scripts/check-generated.sh
 
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help web-assets js-clients generate build run test test-real lint bench check-generated clean
+.PHONY: help web-assets js-clients generate build run test test-real lint bench fuzz check-generated clean

@@ -27,7 +27,7 @@ var (
 )
 
 // buildCLI builds the real binary once per test run.
-func buildCLI(t *testing.T) string {
+func buildCLI(t testing.TB) string {
 	t.Helper()
 	cliBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "appmanage-cli-")
@@ -49,6 +49,7 @@ func buildCLI(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopBenchServer()
 	if cliBin != "" {
 		os.RemoveAll(filepath.Dir(cliBin))
 	}

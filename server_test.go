@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startServer(t *testing.T, extraArgs ...string) *testServer {
+func startServer(t testing.TB, extraArgs ...string) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -99,7 +99,7 @@ func (r gqlResponse) code() string {
 	return c
 }
 
-func (s *testServer) gql(t *testing.T, key, query string, vars map[string]any) (int, gqlResponse) {
+func (s *testServer) gql(t testing.TB, key, query string, vars map[string]any) (int, gqlResponse) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))

@@ -56,7 +56,7 @@ func (c *upstreamClock) take() (time.Duration, int) {
 
 // BenchmarkInstallOverhead is one install of whoami, with a domain, from the
 // request to the terminal state, against the fakes with no added latency.
-// engine-ns/op is that time minus the time upstream calls were in flight:
+// engine-ms/op is that time minus the time upstream calls were in flight:
 // what the checks, the journal and the workflow cost on their own.
 func BenchmarkInstallOverhead(b *testing.B) {
 	clock := &upstreamClock{}
@@ -95,6 +95,6 @@ func BenchmarkInstallOverhead(b *testing.B) {
 	n := float64(b.N)
 	perOp := float64(b.Elapsed().Nanoseconds()) / n
 	b.ReportMetric(float64(upstreamTime.Nanoseconds())/n, "upstream-ns/op")
-	b.ReportMetric(perOp-float64(upstreamTime.Nanoseconds())/n, "engine-ns/op")
+	b.ReportMetric((perOp-float64(upstreamTime.Nanoseconds())/n)/1e6, "engine-ms/op(target<=5)")
 	b.ReportMetric(float64(calls)/n, "upstream-calls/op")
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/portainer"
+	"github.com/appmanage/appmanage/library"
 	"github.com/appmanage/appmanage/ops"
 )
 
@@ -192,6 +193,9 @@ func loadProject(ctx context.Context, appID string, compose, env []byte) (*types
 	envMap, err := composedotenv.ParseWithLookup(bytes.NewReader(env), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errEnvFile, err)
+	}
+	if err := library.CheckComposeYAML(compose); err != nil {
+		return nil, err
 	}
 	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
 		WorkingDir:  "/nonexistent/" + appID,

@@ -96,6 +96,9 @@ func composeProject(ctx context.Context, app *library.App, appID string, files m
 	if !ok {
 		return nil, apperr.New(apperr.Internal, "library app %s has no docker-compose.yml", app.Name)
 	}
+	if err := library.CheckComposeYAML(compose); err != nil {
+		return nil, apperr.Invalid("settings", "the compose file of %s cannot be read: %v", app.Name, err)
+	}
 	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
 		WorkingDir: "/nonexistent/apps/" + appID,
 		// The library loaded this file under the same name, so compose-go's

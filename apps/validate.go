@@ -126,10 +126,15 @@ func ValidateEnvValue(field, v string) error {
 	return nil
 }
 
-// clip keeps user input in error messages short.
+// clip keeps user input in error messages short, cut on a rune boundary
+// (a message must not end in half a character).
 func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	cut := 80
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

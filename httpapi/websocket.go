@@ -180,11 +180,30 @@ func (c *checkedConn) NextReader() (int, io.Reader, error) {
 		if reason := c.check(mt, data); reason != "" {
 			return mt, nil, reason.close(c)
 		}
+		if !c.initSeen && c.answerEarlyPing(data) {
+			continue
+		}
 		if reason := c.checkSubscribe(data); reason != nil {
 			continue // answered with an error message for that id
 		}
 		return mt, bytes.NewReader(data), nil
 	}
+}
+
+// answerEarlyPing handles a ping or pong before connection_init, which
+// graphql-transport-ws allows at any time but gqlgen's init phase refuses
+// (closing with 1002): a ping is answered with a pong, a pong dropped.
+func (c *checkedConn) answerEarlyPing(data []byte) bool {
+	var env wsEnvelope
+	_ = json.Unmarshal(data, &env) // check has decoded it once already
+	switch *env.Type {
+	case "ping":
+		_ = c.WriteJSON(map[string]string{"type": "pong"})
+		return true
+	case "pong":
+		return true
+	}
+	return false
 }
 
 // closeReason is why a message ends the connection ("" = it does not).

@@ -647,6 +647,9 @@ func (a *App) ComposeProject(ctx context.Context, appID string, envFile []byte) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("compose cannot read .env: %w", err)
 	}
+	if err := CheckComposeYAML(a.files[composeFile]); err != nil {
+		return nil, nil, err
+	}
 	var project *types.Project
 	warns, err := captureCompose(func() error {
 		var err error

@@ -54,6 +54,7 @@ type Engine struct {
 	workers   sync.WaitGroup
 
 	broker *broker
+	stmts  *stmtCache // the journal's prepared statements (writer connection)
 }
 
 // New returns an engine over db. Nothing runs until Start.
@@ -72,6 +73,7 @@ func New(db *store.DB, opts Options) *Engine {
 		baseCtx:   ctx,
 		cancel:    cancel,
 		broker:    newBroker(),
+		stmts:     &stmtCache{db: db.W, m: map[string]*sqlx.Stmt{}},
 	}
 }
 
@@ -186,14 +188,18 @@ func (e *Engine) write(fn func(ctx context.Context, t *tx) error) error {
 		return errAbandoned
 	}
 	var events []Event
+	var misses []string
 	err := e.db.Tx(ctx, func(stx *sqlx.Tx) error {
-		t := &tx{Tx: stx, now: e.opts.Now().UTC()}
-		if err := fn(ctx, t); err != nil {
+		t := &tx{Tx: stx, now: e.opts.Now().UTC(), stmts: e.stmts}
+		err := fn(ctx, t)
+		misses = t.misses
+		if err != nil {
 			return err
 		}
 		events = t.events
 		return nil
 	})
+	e.stmts.prepareMisses(misses)
 	e.wmu.RUnlock()
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -153,19 +154,103 @@ type tx struct {
 	*sqlx.Tx
 	now    time.Time
 	events []Event
+	stmts  *stmtCache
+	misses []string // queries run unprepared, to prepare after commit
 }
 
-// event appends an event with the next seq of the operation.
-func (t *tx) event(ctx context.Context, ev Event) error {
-	var seq int
-	if err := t.GetContext(ctx, &seq, `SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_events WHERE operation_id = ?`, ev.OperationID); err != nil {
-		return fmt.Errorf("allocate event seq: %w", err)
+// stmtCache keeps the journal's statements prepared on the writer
+// connection: an install journals a few dozen statements, and preparing
+// each anew cost more than running it (BenchmarkInstallOverhead's profile).
+type stmtCache struct {
+	db *sqlx.DB
+	mu sync.Mutex
+	m  map[string]*sqlx.Stmt
+}
+
+// maxCachedStmts bounds the cache: queries with an IN list of varying
+// length are each a different text.
+const maxCachedStmts = 64
+
+// stmt returns query's cached statement bound to t, or nil to run it
+// unprepared this time. A miss is prepared after t commits (prepareMisses):
+// preparing needs the writer's only connection, which t holds.
+func (t *tx) stmt(ctx context.Context, query string) *sqlx.Stmt {
+	c := t.stmts
+	if c == nil {
+		return nil
 	}
-	ev.Seq = seq
+	c.mu.Lock()
+	st := c.m[query]
+	c.mu.Unlock()
+	if st == nil {
+		t.misses = append(t.misses, query)
+		return nil
+	}
+	return t.StmtxContext(ctx, st)
+}
+
+// prepareMisses prepares the statements a transaction ran unprepared. It
+// must not be called while a transaction holds the writer connection.
+func (c *stmtCache) prepareMisses(misses []string) {
+	if c == nil || len(misses) == 0 {
+		return
+	}
+	for _, q := range misses {
+		c.mu.Lock()
+		_, ok := c.m[q]
+		full := len(c.m) >= maxCachedStmts
+		c.mu.Unlock()
+		if ok || full {
+			continue
+		}
+		// Not under c.mu: preparing waits for the writer connection, and
+		// the transaction holding it may be waiting for c.mu.
+		st, err := c.db.Preparex(q)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		if _, ok := c.m[q]; ok || len(c.m) >= maxCachedStmts {
+			_ = st.Close()
+		} else {
+			c.m[q] = st
+		}
+		c.mu.Unlock()
+	}
+}
+
+// ExecContext runs query with a cached prepared statement.
+func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+// GetContext runs query with a cached prepared statement.
+func (t *tx) GetContext(ctx context.Context, dest any, query string, args ...any) error {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.GetContext(ctx, dest, args...)
+	}
+	return t.Tx.GetContext(ctx, dest, query, args...)
+}
+
+// SelectContext runs query with a cached prepared statement.
+func (t *tx) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.SelectContext(ctx, dest, args...)
+	}
+	return t.Tx.SelectContext(ctx, dest, query, args...)
+}
+
+// event appends an event with the next seq of the operation, allocated and
+// inserted in one statement.
+func (t *tx) event(ctx context.Context, ev Event) error {
 	ev.At = t.now
 	ev.Message = sanitize(ev.Message)
-	if _, err := t.ExecContext(ctx, `INSERT INTO operation_events(operation_id, seq, at, step, status, progress, message, terminal, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ev.OperationID, ev.Seq, ev.At, ev.Step, ev.Status, ev.Progress, ev.Message, ev.Terminal, ev.Detail); err != nil {
+	if err := t.GetContext(ctx, &ev.Seq, `INSERT INTO operation_events(operation_id, seq, at, step, status, progress, message, terminal, detail)
+		SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM operation_events WHERE operation_id = ?
+		RETURNING seq`, ev.OperationID, ev.At, ev.Step, ev.Status, ev.Progress, ev.Message, ev.Terminal, ev.Detail, ev.OperationID); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
 	t.events = append(t.events, ev)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/appmanage/appmanage/datasources/upstream"
 )
@@ -65,6 +66,9 @@ func (c *Client) GetProxyHost(ctx context.Context, id int) (*ProxyHost, error) {
 // gateway error: the host may exist. Look it up by domain before trying
 // again. The answer never carries meta.nginx_online; call CheckOnline.
 func (c *Client) CreateProxyHost(ctx context.Context, req ProxyHostRequest) (*ProxyHost, error) {
+	if err := checkConfText(&req.AdvancedConfig, &req.Locations); err != nil {
+		return nil, err
+	}
 	var out ProxyHost
 	_, err := c.do(ctx, upstream.Call{
 		Method: http.MethodPost, Route: "/nginx/proxy-hosts", Path: "/nginx/proxy-hosts",
@@ -83,6 +87,9 @@ func (c *Client) UpdateProxyHost(ctx context.Context, id int, req ProxyHostUpdat
 	if req.Empty() {
 		return nil, errors.New("npm: update proxy host: nothing to update")
 	}
+	if err := checkConfText(req.AdvancedConfig, req.Locations); err != nil {
+		return nil, err
+	}
 	var out ProxyHost
 	_, err := c.do(ctx, upstream.Call{
 		Method: http.MethodPut, Route: "/nginx/proxy-hosts/{id}", Path: hostPath(id),
@@ -95,6 +102,25 @@ func (c *Client) UpdateProxyHost(ctx context.Context, id int, req ProxyHostUpdat
 		return &out, nginxError(&out)
 	}
 	return &out, nil
+}
+
+// ErrConfNotText: an advanced_config that is not UTF-8. JSON carries text,
+// so it would reach nginx with every invalid byte replaced by U+FFFD: not
+// the configuration the app's file holds. It is refused before any call.
+var ErrConfNotText = errors.New("npm: advanced_config is not UTF-8 text")
+
+func checkConfText(conf *string, locs *[]Location) error {
+	if conf != nil && !utf8.ValidString(*conf) {
+		return ErrConfNotText
+	}
+	if locs != nil {
+		for _, l := range *locs {
+			if !utf8.ValidString(l.AdvancedConfig) {
+				return fmt.Errorf("location %s: %w", l.Path, ErrConfNotText)
+			}
+		}
+	}
+	return nil
 }
 
 // DeleteProxyHost deletes a host (NPM soft-deletes; its domains become

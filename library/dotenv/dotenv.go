@@ -219,7 +219,9 @@ func parseEntry(s string, start, lineNo int) (entry, int, error) {
 	}
 	text, eol, next := finish(s, start, end)
 	e.text, e.eol = text, eol
-	e.vs, e.ve = vs-start, ve-start
+	// An empty value before a CRLF ("A=\r\n"): the spaces skipped before it
+	// include the '\r' that finish moved into eol.
+	e.vs, e.ve = min(vs-start, len(text)), min(ve-start, len(text))
 	return e, next, nil
 }
 
@@ -338,6 +340,11 @@ func (f *File) Set(key, value string) error {
 	tok := Quote(value)
 	if i, ok := f.last[key]; ok {
 		e := &f.entries[i]
+		if tok == "" && strings.TrimLeftFunc(e.text[e.ve:], isSpace) != "" {
+			// "A=0 # note" set to "": a bare empty value would leave
+			// "A= # note", whose value reads as "#".
+			tok = "''"
+		}
 		e.text = e.text[:e.vs] + tok + e.text[e.ve:]
 		e.ve = e.vs + len(tok)
 		e.value = value

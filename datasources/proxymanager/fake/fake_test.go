@@ -253,6 +253,11 @@ func TestNginxOnline(t *testing.T) {
 		{"location /x { proxy_pass http://a;", false, `unexpected end of file, expecting "}"`},
 		{"}", false, `unexpected "}"`},
 		{"server { listen 81; }", false, `"server" directive is not allowed here`},
+		// Quoted strings are one token each, as nginx reads them.
+		{`add_header X-A "}"; add_header X-B '{ # not a comment';`, true, ""},
+		{`add_header X-A "a\"}";`, true, ""},
+		{`add_header X-A "server {";`, true, ""},
+		{`add_header X-A "open;`, false, "unexpected end of file"},
 	}
 	for _, tt := range tests {
 		h := create(tt.adv)
