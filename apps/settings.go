@@ -316,6 +316,9 @@ func (s *Service) checkEndpointSetting(ctx context.Context, next *upstreamSet, c
 		if set == nil {
 			set = s.up.Load()
 		}
+		if set == nil {
+			return nil // a Service without clients (the rules' own tests): nothing to check against
+		}
 		if _, err := set.stacks.GetEndpoint(ctx, id); notFound(err) {
 			return apperr.Precondition("input["+strconv.Itoa(i)+"]", "Portainer has no endpoint %d", id)
 		} else if err != nil {
