@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
@@ -113,17 +112,7 @@ func TestUpgradeFaultMatrix(t *testing.T) {
 		t.Skip("the upgrade fault matrix takes a while; skipped with -short")
 	}
 	start := time.Now()
-	got := discoverUpgradeRoutes(t)
-	for _, phase := range upgradePhases {
-		var want []string
-		for _, r := range expectedUpgradeRoutes[phase] {
-			want = append(want, r.String())
-		}
-		sort.Strings(want)
-		if !slices.Equal(got[phase], want) {
-			t.Fatalf("%s calls changed: the matrix must list every upstream call.\n got: %q\nwant: %q", phase, got[phase], want)
-		}
-	}
+	requireMatrixRoutes(t, upgradePhases, discoverUpgradeRoutes(t), expectedUpgradeRoutes)
 	var cases []matrixCase
 	for _, phase := range upgradePhases {
 		for _, r := range expectedUpgradeRoutes[phase] {

@@ -133,10 +133,7 @@ func appGetCmd(e *env) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: e.completeAppIDs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}
@@ -513,10 +510,7 @@ one that runs. 'appmanage app rollback ID SHA' makes the material equal to one o
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: e.completeAppIDs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}
@@ -599,10 +593,7 @@ func appEnvCmd(e *env) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: e.completeAppIDs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}

@@ -19,10 +19,7 @@ SEARCH when given (and of one category with --category), with their versions: th
   appmanage catalog --category cms --output json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}

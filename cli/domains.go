@@ -29,10 +29,7 @@ operation this command follows (--detach: print its id and return).`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: e.completeAppIDs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}

@@ -59,10 +59,7 @@ operation on the server, made of steps; op reads, follows and cancels them by id
 		Example: "  appmanage op get 01J9Z3K6W4...\n  appmanage op get 01J9Z3K6W4... --output json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}
@@ -90,10 +87,7 @@ operation on the server, made of steps; op reads, follows and cancels them by id
 		Example: "  appmanage op list\n  appmanage op list --app blog --first 5 --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}

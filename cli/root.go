@@ -249,6 +249,15 @@ func addOutput(c *cobra.Command, e *env) {
 	})
 }
 
+// readConn is what a read command does first: check --output, then
+// connect to the server.
+func (e *env) readConn() (*conn, error) {
+	if err := e.checkOutput(); err != nil {
+		return nil, err
+	}
+	return e.connect()
+}
+
 func (e *env) checkOutput() error {
 	switch e.output {
 	case "table", "json", "":

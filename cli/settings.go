@@ -28,10 +28,7 @@ host, ...), which override its flags. Secret values are write-only: they are lis
 		Long:    "get lists every run-time setting, or only the named keys, with its value (secret ones as \"(secret)\"), when it was changed and what it does.",
 		Example: "  appmanage settings get\n  appmanage settings get publicHost --output json",
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := e.checkOutput(); err != nil {
-				return err
-			}
-			cn, err := e.connect()
+			cn, err := e.readConn()
 			if err != nil {
 				return err
 			}
