@@ -86,6 +86,9 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 			return nil, fmt.Errorf("start sandbox: %w", err)
 		}
 		s.sandbox.Apply(cfg)
+		if hook, ok := ctx.Value(sandboxHookKey{}).(func(*sandbox.Env)); ok {
+			hook(s.sandbox)
+		}
 		log.Warn("SANDBOX MODE: in-process fakes stand in for these upstreams; nothing real is deployed",
 			"fakes", strings.Join(cfg.Sandbox, ","))
 	}
@@ -373,3 +376,8 @@ func giteaPush(svc *apps.Service, log *audit.Log) httpapi.GiteaWebhook {
 		return "", res.Message, nil
 	}
 }
+
+// sandboxHookKey carries, in the context given to run, a function that
+// receives the sandbox's fakes once they are started: tests reach the fake
+// Portainer through it (to mark an endpoint down, say).
+type sandboxHookKey struct{}

@@ -45,8 +45,15 @@ func (s *syncBuffer) String() string {
 
 func startServer(t testing.TB, extraArgs ...string) *testServer {
 	t.Helper()
+	return startServerIn(t, context.Background(), extraArgs...)
+}
+
+// startServerIn is startServer with a base context (which may carry a
+// sandboxHookKey hook).
+func startServerIn(t testing.TB, base context.Context, extraArgs ...string) *testServer {
+	t.Helper()
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(base)
 	addrc := make(chan net.Addr, 1)
 	done := make(chan int, 1)
 	logs := &syncBuffer{}

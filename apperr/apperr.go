@@ -50,7 +50,10 @@ type Error struct {
 	Message  string
 	Field    string
 	Upstream string
-	Err      error
+	// EndpointID names the Portainer endpoint the error is about (0: none),
+	// published as extensions.endpointId.
+	EndpointID int
+	Err        error
 }
 
 func (e *Error) Error() string {

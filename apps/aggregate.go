@@ -168,6 +168,8 @@ type View struct {
 	containers map[int]*memo[*containerIndex]
 	records    map[AppRef]*appRecord
 	installed  memo[map[string]*ops.Operation] // see installedApps
+	unread     map[int]bool                    // endpoints whose containers the listing reported unreadable
+	summaries  memo[[]EndpointSummary]         // see EndpointsWithApps
 }
 
 // containerIndex is one endpoint's container list, by compose project.
@@ -220,6 +222,9 @@ func newContainerIndex(cs []portainer.Container) *containerIndex {
 }
 
 func (x *containerIndex) project(name string) []portainer.Container {
+	if x == nil {
+		return nil // an endpoint whose containers are not known (knownContainers)
+	}
 	if g, ok := x.byProject[strings.ToLower(name)]; ok {
 		return x.projects[g].containers
 	}
@@ -514,57 +519,18 @@ func (v *View) App(ctx context.Context, id string, idsOnly bool) (*AppSummary, [
 	return &l.Apps[0], l.Problems, nil
 }
 
-// allContainers lists the containers of one endpoint, or of every endpoint
-// that is up, in parallel. An endpoint that cannot be read is a problem,
-// not a failure: its apps get status UNKNOWN.
+// allContainers lists the containers of one endpoint, or of every Docker
+// endpoint (Kubernetes ones have no Docker proxy), in parallel. An endpoint
+// that is down or cannot be read is one problem naming it, not a failure:
+// its apps get status UNKNOWN.
 //
 // For every endpoint, the container lists of the endpoints that were up at
 // the last poll start at once, beside the endpoint list: a poll costs one
 // upstream round trip, not two. Only an endpoint the last poll did not know
 // waits for the endpoint list (a second wave, in that same poll); a list
-// started for an endpoint that is now gone or down is dropped.
+// started for an endpoint that is now gone is dropped.
 func (v *View) allContainers(ctx context.Context, only int) (map[int]*containerIndex, []error) {
-	var ids []int
-	var problems []error
-	if only != 0 {
-		ids = []int{only}
-	} else {
-		for _, id := range v.s.lists.knownEndpoints() {
-			// Joined below through the view's memo of that endpoint. Not
-			// waited for otherwise: the list of an endpoint that went
-			// down may only end with the upstream timeout.
-			go func() { _, _ = v.getContainers(ctx, id) }()
-		}
-		eps, err := v.endpoints.get(ctx, v.s.cachedEndpoints)
-		if err != nil {
-			return nil, []error{upstreamErr("portainer", err, "list endpoints")}
-		}
-		for _, ep := range eps {
-			if ep.Status != portainer.EndpointStatusDown {
-				ids = append(ids, ep.ID)
-			}
-		}
-		if known := v.s.lists.knownEndpoints(); !slices.Equal(known, ids) {
-			v.s.lists.rememberEndpoints(ids)
-		}
-	}
-	out := make(map[int]*containerIndex, len(ids))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Go(func() {
-			cs, err := v.getContainers(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				problems = append(problems, err)
-				return
-			}
-			out[id] = cs
-		})
-	}
-	wg.Wait()
-	return out, problems
+	return v.listedEndpoints(ctx, only) // endpoints.go
 }
 
 // pendingOps returns, by lower-cased app id, the latest operation of every
@@ -715,7 +681,7 @@ func (v *View) rawContainers(ctx context.Context, refs []AppRef) ([][]portainer.
 		if refs[i].EndpointID == 0 {
 			return nil, nil
 		}
-		x, err := v.getContainers(ctx, refs[i].EndpointID)
+		x, err := v.knownContainers(ctx, refs[i].EndpointID)
 		if err != nil {
 			return nil, err
 		}
@@ -827,7 +793,7 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 		if refs[i].EndpointID == 0 {
 			continue // never deployed: nothing runs
 		}
-		x, err := v.getContainers(ctx, refs[i].EndpointID)
+		x, err := v.knownContainers(ctx, refs[i].EndpointID)
 		if err != nil {
 			errs[i] = err
 			continue

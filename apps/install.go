@@ -56,6 +56,9 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseEndpointKind(ep, app); err != nil {
+		return nil, err
+	}
 	in.EndpointID, in.Actor = ep.ID, actor(ctx)
 	if in.Images, err = s.installImages(ctx, app, in, req.AllowUnreachableImages); err != nil {
 		return nil, err

@@ -6,14 +6,15 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/appmanage/appmanage/apperr"
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
 )
 
 // A poll starts the container lists of the endpoints the last poll saw
 // beside the endpoint list (see allContainers). That is only a head start:
 // an endpoint that comes up is listed in that same poll, one that goes down
-// is dropped without a problem, and a steady poll lists each endpoint's
-// containers once, as before.
+// is one problem naming it (and its stack-less project is no longer seen),
+// and a steady poll lists each endpoint's containers once, as before.
 func TestAppsEndpointSetChanges(t *testing.T) {
 	e := newEnv(t, withPortainer(func(o *portainerfake.Options) {
 		o.Endpoints = []portainerfake.Endpoint{{ID: 1, Name: "local"}, {ID: 2, Name: "edge"}}
@@ -28,6 +29,7 @@ func TestAppsEndpointSetChanges(t *testing.T) {
 		}
 	}
 	const containers = "GET /api/endpoints/{id}/docker/containers/json"
+	down := 0 // the endpoint the poll must report as down
 	poll := func(step string) map[string]AppStatus {
 		t.Helper()
 		e.Svc.InvalidateLists()
@@ -35,8 +37,14 @@ func TestAppsEndpointSetChanges(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
-		if len(l.Problems) > 0 {
+		switch {
+		case down == 0 && len(l.Problems) > 0:
 			t.Fatalf("%s: problems %v", step, l.Problems)
+		case down != 0:
+			ae, ok := apperr.As(l.Problems[0])
+			if len(l.Problems) != 1 || !ok || ae.EndpointID != down || ae.Code != apperr.UpstreamUnavailable {
+				t.Fatalf("%s: problems %v, want one UPSTREAM_UNAVAILABLE naming endpoint %d", step, l.Problems, down)
+			}
 		}
 		got := map[string]AppStatus{}
 		for _, a := range l.Apps {
@@ -52,6 +60,7 @@ func TestAppsEndpointSetChanges(t *testing.T) {
 	}
 
 	e.Portainer.SetEndpointStatus(2, 2) // down
+	down = 2
 	want("edge down", poll("edge down"), map[string]AppStatus{"one": AppActive})
 	if got := e.Svc.lists.knownEndpoints(); !slices.Equal(got, []int{1}) {
 		t.Fatalf("known endpoints %v, want [1]", got)
@@ -60,6 +69,7 @@ func TestAppsEndpointSetChanges(t *testing.T) {
 	// The edge comes up: the poll knows only endpoint 1 beforehand, and
 	// still lists the edge's app (its container list is the second wave).
 	e.Portainer.SetEndpointStatus(2, 1)
+	down = 0
 	want("edge up", poll("edge up"), map[string]AppStatus{"one": AppActive, "two": AppActive})
 	if got := e.Svc.lists.knownEndpoints(); !slices.Equal(got, []int{1, 2}) {
 		t.Fatalf("known endpoints %v, want [1 2]", got)
@@ -76,8 +86,10 @@ func TestAppsEndpointSetChanges(t *testing.T) {
 	}
 
 	// The edge goes down: the list started for it early fails, and is
-	// dropped: no problem, and its app is no longer listed.
+	// dropped: one problem (the endpoint is down), and its stack-less app
+	// is no longer listed.
 	e.Portainer.SetEndpointStatus(2, 2)
+	down = 2
 	want("edge down again", poll("edge down again"), map[string]AppStatus{"one": AppActive})
 	if got := e.Svc.lists.knownEndpoints(); !slices.Equal(got, []int{1}) {
 		t.Fatalf("known endpoints %v, want [1]", got)

@@ -31,6 +31,9 @@ func (s *Service) PlanInstall(ctx context.Context, req InstallRequest) (*Install
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseEndpointKind(ep, app); err != nil {
+		return nil, err
+	}
 	in.EndpointID = ep.ID
 	web, err := s.planPorts(ctx, app, &in, nil)
 	if err != nil {

@@ -61,6 +61,7 @@ type ComplexityRoot struct {
 		Diff          func(childComplexity int, from string, to string) int
 		Domains       func(childComplexity int) int
 		Drift         func(childComplexity int) int
+		Endpoint      func(childComplexity int) int
 		EndpointID    func(childComplexity int) int
 		Env           func(childComplexity int) int
 		History       func(childComplexity int, first *int, after *string) int
@@ -231,11 +232,15 @@ type ComplexityRoot struct {
 	}
 
 	Endpoint struct {
-		ID     func(childComplexity int) int
-		Name   func(childComplexity int) int
-		Status func(childComplexity int) int
-		Type   func(childComplexity int) int
-		URL    func(childComplexity int) int
+		AppCount   func(childComplexity int) int
+		Docker     func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		Kubernetes func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Type       func(childComplexity int) int
+		URL        func(childComplexity int) int
 	}
 
 	EnvVar struct {
@@ -280,6 +285,7 @@ type ComplexityRoot struct {
 		DisableAppProxies func(childComplexity int, id string) int
 		EnableAppProxies  func(childComplexity int, id string) int
 		InstallApp        func(childComplexity int, input model.InstallAppInput) int
+		MigrateApp        func(childComplexity int, id string, endpointID int) int
 		RedeployApp       func(childComplexity int, id string, pullImages *bool, idempotencyKey *string) int
 		RepairApp         func(childComplexity int, id string) int
 		RestartApp        func(childComplexity int, id string, idempotencyKey *string) int
@@ -496,6 +502,7 @@ type AppResolver interface {
 	LastOperation(ctx context.Context, obj *model.App) (*model.Operation, error)
 	Ports(ctx context.Context, obj *model.App) ([]model.PlannedPort, error)
 	Drift(ctx context.Context, obj *model.App) ([]model.DriftIssue, error)
+	Endpoint(ctx context.Context, obj *model.App) (*model.Endpoint, error)
 	History(ctx context.Context, obj *model.App, first *int, after *string) (*model.CommitConnection, error)
 	Diff(ctx context.Context, obj *model.App, from string, to string) (string, error)
 	Images(ctx context.Context, obj *model.App) ([]model.AppImage, error)
@@ -517,6 +524,7 @@ type MutationResolver interface {
 	RepairApp(ctx context.Context, id string) (*model.Operation, error)
 	TestUpstream(ctx context.Context, name string, input []model.SettingInput) (*model.UpstreamTest, error)
 	SweepOrphans(ctx context.Context, kinds []model.OrphanKind, dryRun *bool) ([]model.Orphan, error)
+	MigrateApp(ctx context.Context, id string, endpointID int) (*model.Operation, error)
 	UpdateAppFiles(ctx context.Context, id string, files []model.FileChangeInput, message *string, idempotencyKey *string) (*model.Operation, error)
 	RollbackApp(ctx context.Context, id string, commit string, idempotencyKey *string) (*model.Operation, error)
 	CancelOperation(ctx context.Context, id string) (*model.Operation, error)
@@ -666,6 +674,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.Drift(childComplexity), true
+	case "App.endpoint":
+		if e.ComplexityRoot.App.Endpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.Endpoint(childComplexity), true
 	case "App.endpointId":
 		if e.ComplexityRoot.App.EndpointID == nil {
 			break
@@ -1356,12 +1370,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Edition.Versions(childComplexity), true
 
+	case "Endpoint.appCount":
+		if e.ComplexityRoot.Endpoint.AppCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Endpoint.AppCount(childComplexity), true
+	case "Endpoint.docker":
+		if e.ComplexityRoot.Endpoint.Docker == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Endpoint.Docker(childComplexity), true
 	case "Endpoint.id":
 		if e.ComplexityRoot.Endpoint.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Endpoint.ID(childComplexity), true
+	case "Endpoint.kind":
+		if e.ComplexityRoot.Endpoint.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Endpoint.Kind(childComplexity), true
+	case "Endpoint.kubernetes":
+		if e.ComplexityRoot.Endpoint.Kubernetes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Endpoint.Kubernetes(childComplexity), true
 	case "Endpoint.name":
 		if e.ComplexityRoot.Endpoint.Name == nil {
 			break
@@ -1605,6 +1643,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.InstallApp(childComplexity, args["input"].(model.InstallAppInput)), true
+	case "Mutation.migrateApp":
+		if e.ComplexityRoot.Mutation.MigrateApp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_migrateApp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MigrateApp(childComplexity, args["id"].(string), args["endpointId"].(int)), true
 	case "Mutation.redeployApp":
 		if e.ComplexityRoot.Mutation.RedeployApp == nil {
 			break
@@ -2787,6 +2836,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_ports(ctx, field)
 	case "drift":
 		return ec.fieldContext_App_drift(ctx, field)
+	case "endpoint":
+		return ec.fieldContext_App_endpoint(ctx, field)
 	case "history":
 		return ec.fieldContext_App_history(ctx, field)
 	case "diff":
@@ -3111,10 +3162,18 @@ func (ec *executionContext) childFields_Endpoint(ctx context.Context, field grap
 		return ec.fieldContext_Endpoint_name(ctx, field)
 	case "type":
 		return ec.fieldContext_Endpoint_type(ctx, field)
+	case "kind":
+		return ec.fieldContext_Endpoint_kind(ctx, field)
+	case "docker":
+		return ec.fieldContext_Endpoint_docker(ctx, field)
+	case "kubernetes":
+		return ec.fieldContext_Endpoint_kubernetes(ctx, field)
 	case "url":
 		return ec.fieldContext_Endpoint_url(ctx, field)
 	case "status":
 		return ec.fieldContext_Endpoint_status(ctx, field)
+	case "appCount":
+		return ec.fieldContext_Endpoint_appCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Endpoint", field.Name)
 }
@@ -3802,6 +3861,28 @@ func (ec *executionContext) field_Mutation_installApp_args(ctx context.Context, 
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_migrateApp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "endpointId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["endpointId"] = arg1
 	return args, nil
 }
 
@@ -5131,6 +5212,38 @@ func (ec *executionContext) fieldContext_App_drift(_ context.Context, field grap
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_DriftIssue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _App_endpoint(ctx context.Context, field graphql.CollectedField, obj *model.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_endpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().Endpoint(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Endpoint) graphql.Marshaler {
+			return ec.marshalOEndpoint2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEndpoint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_App_endpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "App",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Endpoint(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7725,6 +7838,75 @@ func (ec *executionContext) fieldContext_Endpoint_type(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Endpoint", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Endpoint_kind(ctx context.Context, field graphql.CollectedField, obj *model.Endpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Endpoint_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EndpointKind) graphql.Marshaler {
+			return ec.marshalNEndpointKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEndpointKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Endpoint_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Endpoint", field, false, false, "EndpointKind")
+}
+
+func (ec *executionContext) _Endpoint_docker(ctx context.Context, field graphql.CollectedField, obj *model.Endpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Endpoint_docker(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Docker, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Endpoint_docker(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Endpoint", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Endpoint_kubernetes(ctx context.Context, field graphql.CollectedField, obj *model.Endpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Endpoint_kubernetes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kubernetes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Endpoint_kubernetes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Endpoint", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Endpoint_url(ctx context.Context, field graphql.CollectedField, obj *model.Endpoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7769,6 +7951,29 @@ func (ec *executionContext) _Endpoint_status(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Endpoint_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Endpoint", field, false, false, "EndpointStatus")
+}
+
+func (ec *executionContext) _Endpoint_appCount(ctx context.Context, field graphql.CollectedField, obj *model.Endpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Endpoint_appCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Endpoint_appCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Endpoint", field, false, false, "Int")
 }
 
 func (ec *executionContext) _EnvVar_name(ctx context.Context, field graphql.CollectedField, obj *model.EnvVar) (ret graphql.Marshaler) {
@@ -8812,6 +9017,50 @@ func (ec *executionContext) fieldContext_Mutation_sweepOrphans(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_sweepOrphans_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_migrateApp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_migrateApp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MigrateApp(ctx, fc.Args["id"].(string), fc.Args["endpointId"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_migrateApp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_migrateApp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14243,6 +14492,12 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._App_drift(ctx, field, obj)
 				})
+		case "endpoint":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._App_endpoint(ctx, field, obj)
+				})
 		case "history":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -15318,6 +15573,21 @@ func (ec *executionContext) _Endpoint(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "kind":
+			out.Values[i] = ec._Endpoint_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "docker":
+			out.Values[i] = ec._Endpoint_docker(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kubernetes":
+			out.Values[i] = ec._Endpoint_kubernetes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "url":
 			out.Values[i] = ec._Endpoint_url(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -15325,6 +15595,11 @@ func (ec *executionContext) _Endpoint(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "status":
 			out.Values[i] = ec._Endpoint_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "appCount":
+			out.Values[i] = ec._Endpoint_appCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15661,6 +15936,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "sweepOrphans":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_sweepOrphans(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "migrateApp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_migrateApp(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -17693,6 +17975,16 @@ func (ec *executionContext) marshalNEndpoint2ᚕgithubᚗcomᚋappmanageᚋappma
 	return ret
 }
 
+func (ec *executionContext) unmarshalNEndpointKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEndpointKind(ctx context.Context, v any) (model.EndpointKind, error) {
+	var res model.EndpointKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEndpointKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEndpointKind(ctx context.Context, sel ast.SelectionSet, v model.EndpointKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNEndpointStatus2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEndpointStatus(ctx context.Context, v any) (model.EndpointStatus, error) {
 	var res model.EndpointStatus
 	err := res.UnmarshalGQL(v)
@@ -18463,6 +18755,13 @@ func (ec *executionContext) marshalOCommitConnection2ᚖgithubᚗcomᚋappmanage
 		return graphql.Null
 	}
 	return ec._CommitConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOEndpoint2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEndpoint(ctx context.Context, sel ast.SelectionSet, v *model.Endpoint) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Endpoint(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOEnvVarInput2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEnvVarInputᚄ(ctx context.Context, v any) ([]model.EnvVarInput, error) {

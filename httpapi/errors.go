@@ -43,6 +43,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if ae.Upstream != "" {
 				ext["upstream"] = ae.Upstream
 			}
+			if ae.EndpointID != 0 {
+				ext["endpointId"] = ae.EndpointID
+			}
 			if ae.Code == apperr.Internal {
 				ref := logInternal(ctx, log, err)
 				gerr.Message = "internal error (ref " + ref + ")"

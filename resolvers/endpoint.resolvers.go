@@ -8,21 +8,45 @@ package resolvers
 import (
 	"context"
 
+	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
+func (r *appResolver) Endpoint(ctx context.Context, obj *model.App) (*model.Endpoint, error) {
+	if deref(obj.EndpointID) == 0 {
+		return nil, nil
+	}
+	e, err := r.loaders(ctx).view.EndpointOf(ctx, *obj.EndpointID)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	m := mapEndpoint(e.Endpoint, e.Apps)
+	return &m, nil
+}
+
+func (r *mutationResolver) MigrateApp(ctx context.Context, id string, endpointID int) (*model.Operation, error) {
+	return nil, r.Domain.MigrateApp(ctx, id, endpointID)
+}
+
 func (r *queryResolver) Endpoints(ctx context.Context) ([]model.Endpoint, error) {
-	eps, err := r.Domain.Endpoints(ctx)
+	eps, err := r.loaders(ctx).view.EndpointsWithApps(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]model.Endpoint, 0, len(eps))
 	for _, e := range eps {
-		st := model.EndpointStatusDown
-		if e.Status == 1 {
-			st = model.EndpointStatusUp
-		}
-		out = append(out, model.Endpoint{ID: e.ID, Name: e.Name, Type: e.Type, URL: ptr(e.URL), Status: st})
+		out = append(out, mapEndpoint(e.Endpoint, e.Apps))
 	}
 	return out, nil
+}
+
+// mapEndpoint maps an endpoint with its app count.
+func mapEndpoint(e portainer.Endpoint, appCount int) model.Endpoint {
+	st := model.EndpointStatusDown
+	if e.Status == portainer.EndpointStatusUp {
+		st = model.EndpointStatusUp
+	}
+	k := e.Kind()
+	return model.Endpoint{ID: e.ID, Name: e.Name, Type: e.Type, Kind: model.EndpointKind(k), Docker: k.Docker(),
+		Kubernetes: k.Kubernetes(), URL: ptr(e.URL), Status: st, AppCount: appCount}
 }

@@ -53,22 +53,35 @@ func Start(which []string, log *slog.Logger) (*Env, error) {
 	if slices.Contains(which, config.Portainer) {
 		e.PortainerAPIKey = "ptr_sandbox_" + randomHex(16)
 		e.Registry = newRegistry()
-		e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{e.PortainerAPIKey},
+		e.Portainer = portainerfake.New(portainerfake.Options{APIKeys: []string{e.PortainerAPIKey}, Endpoints: Endpoints,
 			Pullable: portainerfake.RegistryPullable(remote.WithTransport(e.Registry.Transport()))})
-		log.Info("sandbox: fake Portainer started", "url", e.Portainer.URL())
+		log.Info("sandbox: fake Portainer started", "url", e.Portainer.URL(), "endpoints", "1 local (Docker), 2 agent (Docker agent), 3 k8s (Kubernetes)")
 		log.Info("sandbox: in-process image registry started: it stands in for every registry and holds the library's images", "url", e.Registry.URL())
 	}
 	if slices.Contains(which, config.NPM) {
 		opts := npmfake.Options{Logger: log, ReloadDelay: ReloadDelay}
 		if e.Portainer != nil {
 			// nginx resolves names through Docker's DNS: only a running
-			// container's name or alias resolves.
-			opts.Resolve = RunningContainers(e.Portainer)
+			// container's name or alias resolves. The sandbox's NPM reaches
+			// both Docker endpoints' containers by name (as if the agent's
+			// host shared its Docker network); a real NPM reaches only the
+			// containers of the host it runs on.
+			opts.Resolve = RunningContainers(e.Portainer, 1, 2)
 		}
 		e.NPM = npmfake.New(opts)
 		log.Info("sandbox: fake Nginx Proxy Manager started", "url", e.NPM.URL())
 	}
 	return e, nil
+}
+
+// Endpoints are the sandbox Portainer's environments: the local Docker
+// host, a Docker host reached through Portainer's agent (with containers of
+// its own), and a Kubernetes cluster. Env.Portainer.SetEndpointStatus marks
+// one down (2) or up (1).
+var Endpoints = []portainerfake.Endpoint{
+	{ID: 1, Name: "local", Type: 1, URL: "unix:///var/run/docker.sock", Status: 1},
+	{ID: 2, Name: "agent", Type: 2, URL: "tcp://10.0.9.2:9001", PublicURL: "10.0.9.2", Status: 1},
+	{ID: 3, Name: "k8s", Type: 5, URL: "https://kubernetes.default.svc", Status: 1},
 }
 
 // Apply points the configuration at the fakes and fills in their

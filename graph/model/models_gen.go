@@ -241,11 +241,21 @@ type Edition struct {
 
 // A Portainer environment apps can be deployed to.
 type Endpoint struct {
-	ID     int            `json:"id"`
-	Name   string         `json:"name"`
-	Type   int            `json:"type"`
-	URL    *string        `json:"url,omitempty"`
-	Status EndpointStatus `json:"status"`
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	// Portainer's EndpointType (1 Docker, 2 agent, 3 Azure, 4 Edge agent, 5 Kubernetes, 6 Kubernetes agent, 7 Kubernetes Edge agent); kind says the same by name.
+	Type int          `json:"type"`
+	Kind EndpointKind `json:"kind"`
+	// True for the Docker kinds (DOCKER, AGENT, EDGE_AGENT): compose apps run there.
+	Docker bool `json:"docker"`
+	// True for the Kubernetes kinds.
+	Kubernetes bool           `json:"kubernetes"`
+	URL        *string        `json:"url,omitempty"`
+	Status     EndpointStatus `json:"status"`
+	// The number of apps on the endpoint: its Portainer stacks, plus installs in flight or failed
+	// that chose it. Counted from one stack list, without per-app calls; compose projects without a
+	// stack are not counted (apps lists them).
+	AppCount int `json:"appCount"`
 }
 
 type EnvVar struct {
@@ -688,6 +698,82 @@ func (e *DriftKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e DriftKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a Portainer environment's type means for deploying to it (Endpoint.type 1-7).
+type EndpointKind string
+
+const (
+	// 1: Docker API, local socket or TCP.
+	EndpointKindDocker EndpointKind = "DOCKER"
+	// 2: Portainer agent on Docker.
+	EndpointKindAgent EndpointKind = "AGENT"
+	// 3: Azure container instances.
+	EndpointKindAzure EndpointKind = "AZURE"
+	// 4: Edge agent on Docker.
+	EndpointKindEdgeAgent EndpointKind = "EDGE_AGENT"
+	// 5: Kubernetes, local.
+	EndpointKindKubernetes EndpointKind = "KUBERNETES"
+	// 6: Portainer agent on Kubernetes.
+	EndpointKindKubernetesAgent EndpointKind = "KUBERNETES_AGENT"
+	// 7: Edge agent on Kubernetes.
+	EndpointKindKubernetesEdgeAgent EndpointKind = "KUBERNETES_EDGE_AGENT"
+	// A type this version does not know.
+	EndpointKindUnknown EndpointKind = "UNKNOWN"
+)
+
+var AllEndpointKind = []EndpointKind{
+	EndpointKindDocker,
+	EndpointKindAgent,
+	EndpointKindAzure,
+	EndpointKindEdgeAgent,
+	EndpointKindKubernetes,
+	EndpointKindKubernetesAgent,
+	EndpointKindKubernetesEdgeAgent,
+	EndpointKindUnknown,
+}
+
+func (e EndpointKind) IsValid() bool {
+	switch e {
+	case EndpointKindDocker, EndpointKindAgent, EndpointKindAzure, EndpointKindEdgeAgent, EndpointKindKubernetes, EndpointKindKubernetesAgent, EndpointKindKubernetesEdgeAgent, EndpointKindUnknown:
+		return true
+	}
+	return false
+}
+
+func (e EndpointKind) String() string {
+	return string(e)
+}
+
+func (e *EndpointKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EndpointKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EndpointKind", str)
+	}
+	return nil
+}
+
+func (e EndpointKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EndpointKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EndpointKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

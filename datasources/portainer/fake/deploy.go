@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -15,6 +16,19 @@ type dockerErr string
 func (e dockerErr) Error() string { return string(e) }
 
 const errDockerDown = dockerErr("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
+
+// composeRefusal is why compose cannot run on an environment: it is down,
+// or it is a Kubernetes cluster (types 5-7), which has no Docker daemon for
+// Portainer's compose deployer to reach.
+func composeRefusal(ep *Endpoint) error {
+	switch {
+	case ep.Type >= 5 && ep.Type <= 7:
+		return dockerErr("Cannot connect to the Docker daemon at " + cmp.Or(ep.URL, "https://kubernetes.default.svc") + ". Is the docker daemon running?")
+	case ep.Status != 1:
+		return errDockerDown
+	}
+	return nil
+}
 
 // composeErr is what Portainer 2.19-2.23 make of a failed `docker compose
 // up`: the compose plugin's whole stderr (libstack composeplugin returns it
@@ -124,8 +138,8 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 	if !ok {
 		return fmt.Errorf("environment %d not found", endpointID)
 	}
-	if ep.Status != 1 {
-		return errDockerDown
+	if err := composeRefusal(ep); err != nil {
+		return err
 	}
 	all := s.containers[endpointID]
 	var existing []*Container
@@ -305,8 +319,8 @@ func (s *Server) composeDownLocked(endpointID int, project string) error {
 	if !ok {
 		return fmt.Errorf("environment %d not found", endpointID)
 	}
-	if ep.Status != 1 {
-		return errDockerDown
+	if err := composeRefusal(ep); err != nil {
+		return err
 	}
 	s.containers[endpointID] = slices.DeleteFunc(s.containers[endpointID], func(c *Container) bool {
 		return c.Project() == project

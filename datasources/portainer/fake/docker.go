@@ -23,17 +23,60 @@ func (s *Server) dockerEndpoint(w http.ResponseWriter, r *http.Request) (int, bo
 	}
 	s.mu.Lock()
 	ep, found := s.endpointLocked(id)
-	down := found && ep.Status != 1
+	var e Endpoint
+	if found {
+		e = *ep
+	}
 	s.mu.Unlock()
 	if !found {
 		writeErr(w, errEnvNotFound)
 		return 0, false
 	}
-	if down {
-		writeErr(w, perr(502, "Unable to proxy the request via the Docker socket", errDockerDown.Error()))
+	if status, body := dockerProxyRefusal(e); status != 0 {
+		writeJSON(w, status, body)
 		return 0, false
 	}
 	return id, true
+}
+
+// dockerProxyRefusal is what Portainer answers on the Docker proxy of an
+// environment that cannot serve it (status 0: it is proxied). Portainer
+// documents none of this (neither contracts.md nor portainer-contract.md
+// does); it is read from its source (api/http/handler/endpointproxy and
+// api/http/proxy/factory):
+//   - A Kubernetes environment (types 5-7): ProxyFactory.NewEndpointProxy
+//     gives it its Kubernetes proxy whatever the route, so /docker/<path> is
+//     forwarded to the cluster's API server as /<path>, which answers 404
+//     with a Kubernetes Status object.
+//   - A local Docker environment (type 1, unix socket) that is down: the
+//     socket proxy writes 502 "Unable to proxy the request via the Docker
+//     socket" with the dial error.
+//   - An agent (type 2) that is down: the HTTP reverse proxy's
+//     ErrorHandler writes 502 "Proxy failure" with the dial error.
+//   - An Edge agent (type 4) that is down: no active tunnel, 500 "Unable to
+//     get the active tunnel".
+func dockerProxyRefusal(e Endpoint) (int, any) {
+	switch {
+	case e.Type >= 5 && e.Type <= 7:
+		return 404, map[string]any{"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+			"status": "Failure", "message": "the server could not find the requested resource",
+			"reason": "NotFound", "details": map[string]any{}, "code": 404}
+	case e.Status == 1:
+		return 0, nil
+	case e.Type == 2:
+		return 502, errBody(perr(502, "Proxy failure", "dial tcp "+agentAddr(e)+": connect: connection refused"))
+	case e.Type == 4:
+		return 500, errBody(perr(500, "Unable to get the active tunnel", "no active tunnel for the environment"))
+	}
+	return 502, errBody(perr(502, "Unable to proxy the request via the Docker socket", errDockerDown.Error()))
+}
+
+// agentAddr is host:port of an agent environment's URL (tcp://10.0.0.2:9001).
+func agentAddr(e Endpoint) string {
+	if _, hp, ok := strings.Cut(e.URL, "://"); ok && hp != "" {
+		return hp
+	}
+	return "agent:9001"
 }
 
 // dockerFilters parses Docker's filters parameter: {"key":["v",...]} or the

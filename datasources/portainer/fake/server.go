@@ -298,6 +298,11 @@ func perr(status int, message string, cause string) *httpErr {
 }
 
 func writeErr(w http.ResponseWriter, e *httpErr) {
+	writeJSON(w, e.status, errBody(e))
+}
+
+// errBody is the {"message","details"} body of a handler error.
+func errBody(e *httpErr) map[string]string {
 	body := map[string]string{}
 	if e.message != "" {
 		body["message"] = e.message
@@ -305,7 +310,7 @@ func writeErr(w http.ResponseWriter, e *httpErr) {
 	if e.details != "" {
 		body["details"] = e.details
 	}
-	writeJSON(w, e.status, body)
+	return body
 }
 
 // writeDockerErr answers in the Docker daemon's own shape.

@@ -13,7 +13,7 @@ import (
 type Endpoint struct {
 	ID        int
 	Name      string
-	Type      int // 1 Docker socket, 2 agent
+	Type      int // 1 Docker socket, 2 agent, 4 Edge agent, 5-7 Kubernetes (as portainer.KindOf reads it)
 	URL       string
 	Status    int // 1 up, 2 down
 	PublicURL string
