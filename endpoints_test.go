@@ -394,4 +394,3 @@ func TestMigrateAppNotImplemented(t *testing.T) {
 		t.Errorf("migrateApp without a key: %+v", resp.Errors)
 	}
 }
-
