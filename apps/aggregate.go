@@ -168,7 +168,7 @@ type View struct {
 	containers map[int]*memo[*containerIndex]
 	records    map[AppRef]*appRecord
 	installed  memo[map[string]*ops.Operation] // see installedApps
-	unread     map[int]bool                    // endpoints whose containers the listing reported unreadable
+	unread     map[int]bool                    // endpoints whose containers the listing reported unreadable: true when down
 	summaries  memo[[]EndpointSummary]         // see EndpointsWithApps
 }
 

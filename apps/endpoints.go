@@ -75,7 +75,7 @@ func (v *View) listedEndpoints(ctx context.Context, only int) (map[int]*containe
 		switch kind := ep.Kind(); {
 		case kind.Docker():
 			if ep.Status == portainer.EndpointStatusDown {
-				v.markUnread(ep.ID)
+				v.markUnread(ep.ID, true)
 				problems = append(problems, endpointDownErr(ep))
 				continue
 			}
@@ -85,7 +85,7 @@ func (v *View) listedEndpoints(ctx context.Context, only int) (map[int]*containe
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					v.markUnread(ep.ID)
+					v.markUnread(ep.ID, false)
 					problems = append(problems, endpointListErr(ep, err))
 					return
 				}
@@ -107,14 +107,31 @@ func (v *View) listedEndpoints(ctx context.Context, only int) (map[int]*containe
 }
 
 // markUnread records that the listing reported an endpoint's containers as
-// unreadable (one problem); lazy fields then read them as unknown.
-func (v *View) markUnread(endpointID int) {
+// unreadable (one problem); lazy fields then read them as unknown. down:
+// because Portainer marks the endpoint down (rather than a failed list).
+func (v *View) markUnread(endpointID int, down bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.unread == nil {
 		v.unread = map[int]bool{}
 	}
-	v.unread[endpointID] = true
+	v.unread[endpointID] = down
+}
+
+// withoutDownEndpoints drops from problems those that say an endpoint is down
+// (the endpoint list marks it so): for a reader that skips such endpoints
+// anyway, as the orphan listing does.
+func (v *View) withoutDownEndpoints(problems []error) []error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []error
+	for _, p := range problems {
+		if ae, ok := apperr.As(p); ok && ae.EndpointID != 0 && v.unread[ae.EndpointID] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // knownContainers is an endpoint's container index for the lazy fields of
@@ -124,7 +141,7 @@ func (v *View) markUnread(endpointID int) {
 // one more error per app to the listing's one.
 func (v *View) knownContainers(ctx context.Context, endpointID int) (*containerIndex, error) {
 	v.mu.Lock()
-	unread := v.unread[endpointID]
+	_, unread := v.unread[endpointID]
 	v.mu.Unlock()
 	if unread {
 		return nil, nil

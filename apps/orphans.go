@@ -68,8 +68,10 @@ func (s *Service) Orphans(ctx context.Context) ([]Orphan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(list.Problems) > 0 {
-		return nil, fmt.Errorf("cannot tell orphans while the apps cannot all be read: %w", list.Problems[0])
+	// An endpoint that is down is skipped (its volumes are not listed
+	// either, below); one whose list failed is not.
+	if problems := v.withoutDownEndpoints(list.Problems); len(problems) > 0 {
+		return nil, fmt.Errorf("cannot tell orphans while the apps cannot all be read: %w", problems[0])
 	}
 	apps := map[string]bool{}
 	for _, a := range list.Apps {
@@ -158,8 +160,8 @@ func (s *Service) orphanVolumes(ctx context.Context, orphan func(project string)
 	var out []Orphan
 	g, gctx := errgroup.WithContext(ctx)
 	for _, ep := range eps {
-		if ep.Status == portainer.EndpointStatusDown {
-			continue
+		if ep.Status == portainer.EndpointStatusDown || !ep.Kind().Docker() {
+			continue // no Docker volumes to read (a Kubernetes endpoint has no Docker proxy)
 		}
 		g.Go(func() error {
 			vs, err := s.stacks.ListVolumes(gctx, ep.ID, []string{projectLabel})
