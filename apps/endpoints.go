@@ -94,9 +94,11 @@ func (v *View) listedEndpoints(ctx context.Context, only int) (map[int]*containe
 		case kind.Kubernetes():
 			// No Docker proxy, so no containers/json: the apps of a
 			// Kubernetes endpoint are listed from its workloads, here.
+			continue
 		default:
 			// Azure container instances and unknown types: nothing
 			// appmanage deploys runs there.
+			continue
 		}
 	}
 	if only == 0 && !slices.Equal(v.s.lists.knownEndpoints(), up) {

@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 
-	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/graph/model"
 )
 
@@ -38,15 +37,4 @@ func (r *queryResolver) Endpoints(ctx context.Context) ([]model.Endpoint, error)
 		out = append(out, mapEndpoint(e.Endpoint, e.Apps))
 	}
 	return out, nil
-}
-
-// mapEndpoint maps an endpoint with its app count.
-func mapEndpoint(e portainer.Endpoint, appCount int) model.Endpoint {
-	st := model.EndpointStatusDown
-	if e.Status == portainer.EndpointStatusUp {
-		st = model.EndpointStatusUp
-	}
-	k := e.Kind()
-	return model.Endpoint{ID: e.ID, Name: e.Name, Type: e.Type, Kind: model.EndpointKind(k), Docker: k.Docker(),
-		Kubernetes: k.Kubernetes(), URL: ptr(e.URL), Status: st, AppCount: appCount}
 }
