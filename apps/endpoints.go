@@ -72,40 +72,49 @@ func (v *View) listedEndpoints(ctx context.Context, only int) (map[int]*containe
 		if only != 0 && ep.ID != only {
 			continue
 		}
-		switch kind := ep.Kind(); {
-		case kind.Docker():
-			if ep.Status == portainer.EndpointStatusDown {
-				v.markUnread(ep.ID, true)
-				problems = append(problems, endpointDownErr(ep))
-				continue
-			}
-			up = append(up, ep.ID)
-			wg.Go(func() {
-				cs, err := v.getContainers(ctx, ep.ID)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					v.markUnread(ep.ID, false)
-					problems = append(problems, endpointListErr(ep, err))
-					return
-				}
-				out[ep.ID] = cs
-			})
-		case kind.Kubernetes():
+		kind := ep.Kind()
+		if kind.Kubernetes() {
 			// No Docker proxy, so no containers/json: the apps of a
 			// Kubernetes endpoint are listed from its workloads, here.
 			continue
-		default:
-			// Azure container instances and unknown types: nothing
-			// appmanage deploys runs there.
+		}
+		if !kind.Docker() {
+			continue // Azure container instances, unknown types: appmanage deploys nothing there
+		}
+		if ep.Status == portainer.EndpointStatusDown {
+			v.markUnread(ep.ID, true)
+			mu.Lock()
+			problems = append(problems, endpointDownErr(ep))
+			mu.Unlock()
 			continue
 		}
+		up = append(up, ep.ID)
+		wg.Go(func() {
+			cs, err := v.getContainers(ctx, ep.ID)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				v.markUnread(ep.ID, false)
+				problems = append(problems, endpointListErr(ep, err))
+				return
+			}
+			out[ep.ID] = cs
+		})
 	}
 	if only == 0 && !slices.Equal(v.s.lists.knownEndpoints(), up) {
 		v.s.lists.rememberEndpoints(up)
 	}
 	wg.Wait()
+	slices.SortStableFunc(problems, func(a, b error) int { return problemEndpoint(a) - problemEndpoint(b) })
 	return out, problems
+}
+
+// problemEndpoint is the endpoint a listing problem names (0 for none).
+func problemEndpoint(err error) int {
+	if ae, ok := apperr.As(err); ok {
+		return ae.EndpointID
+	}
+	return 0
 }
 
 // markUnread records that the listing reported an endpoint's containers as
