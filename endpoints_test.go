@@ -152,6 +152,9 @@ func TestSeveralEndpointsAcceptance(t *testing.T) {
 	if got := projectsOn(sb, 1); !slices.Equal(got, []string{"epone"}) {
 		t.Errorf("endpoint 1 runs %v, want [epone]", got)
 	}
+	if got := projectsOn(sb, 3); len(got) != 0 {
+		t.Errorf("endpoint 3 runs %v", got)
+	}
 	if got := projectsOn(sb, 2); !slices.Equal(got, []string{"eptwo"}) {
 		t.Errorf("endpoint 2 runs %v, want [eptwo]", got)
 	}
@@ -167,15 +170,22 @@ func TestSeveralEndpointsAcceptance(t *testing.T) {
 			t.Errorf("port 9180 on endpoint %d: %+v, want PRECONDITION_FAILED naming %s on endpoint %d", ep, resp.Errors, holder, ep)
 		}
 	}
-	// The plan of an install without settings takes the next free port of
-	// the chosen endpoint: 9006 (whoami's default) is free on both.
-	plan, resp := planOf(t, s, map[string]any{"appName": "whoami", "appId": "epthree", "endpointId": 2})
-	if len(resp.Errors) > 0 || plan.EndpointID != 2 || len(plan.Ports) != 1 || plan.Ports[0].HostPort != 9006 {
-		t.Errorf("plan on endpoint 2: %+v %+v", plan, resp.Errors)
+	// Without a setting, whoami's default 9006 is taken on endpoint 1 by
+	// epdef, so a plan there takes the next free port, while on endpoint 2
+	// the default is free.
+	mustInstallOn(t, s, "whoami", "epdef", 1, nil)
+	for ep, w := range map[int]struct {
+		port   int
+		source string
+	}{1: {9007, "NEXT_FREE"}, 2: {9006, "DEFAULT"}} {
+		plan, resp := planOf(t, s, map[string]any{"appName": "whoami", "appId": "epthree", "endpointId": ep})
+		if len(resp.Errors) > 0 || plan.EndpointID != ep || len(plan.Ports) != 1 || plan.Ports[0].HostPort != w.port || plan.Ports[0].Source != w.source {
+			t.Errorf("plan on endpoint %d: %+v %+v, want %d %s", ep, plan, resp.Errors, w.port, w.source)
+		}
 	}
 
 	// Kubernetes: the compose-only app is refused in preflight.
-	_, resp = installOn(t, s, "whoami", "epkube", 3, nil)
+	_, resp := installOn(t, s, "whoami", "epkube", 3, nil)
 	if resp.code() != "PRECONDITION_FAILED" || resp.Errors[0].Extensions["field"] != "endpointId" ||
 		!strings.Contains(resp.Errors[0].Message, "endpoint 3 (k8s) is a Kubernetes endpoint") ||
 		!strings.Contains(resp.Errors[0].Message, "no Kubernetes material") {
@@ -199,14 +209,14 @@ func TestSeveralEndpointsAcceptance(t *testing.T) {
 	for id, ep := range map[string]int{"epone": 1, "eptwo": 2} {
 		a := apps[id]
 		if a.Status != "ACTIVE" || a.EndpointID == nil || *a.EndpointID != ep || a.Endpoint == nil || a.Endpoint.ID != ep ||
-			a.Endpoint.Name != want[ep].Name || a.Endpoint.AppCount != 1 || a.AppName == nil || *a.AppName != "whoami" ||
+			a.Endpoint.Name != want[ep].Name || a.Endpoint.AppCount != map[int]int{1: 2, 2: 1}[ep] || a.AppName == nil || *a.AppName != "whoami" ||
 			len(a.Containers) != 1 || a.Containers[0].State != "running" || len(a.Containers[0].Ports) == 0 ||
 			a.Containers[0].Ports[0].PublicPort == nil || *a.Containers[0].Ports[0].PublicPort != 9180 {
 			t.Errorf("%s = %+v, want ACTIVE on endpoint %d with its container publishing 9180", id, a, ep)
 		}
 	}
 	eps = endpointsOf(t, s)
-	if eps[1].AppCount != 1 || eps[2].AppCount != 1 || eps[3].AppCount != 0 {
+	if eps[1].AppCount != 2 || eps[2].AppCount != 1 || eps[3].AppCount != 0 {
 		t.Errorf("app counts %+v", eps)
 	}
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/faults"
+	"github.com/appmanage/appmanage/datasources/portainer"
 	portainerfake "github.com/appmanage/appmanage/datasources/portainer/fake"
+	"github.com/appmanage/appmanage/library"
 )
 
 const oneService = "services:\n  app:\n    image: redis:7\n    container_name: ${NAME}\n"
@@ -144,4 +147,33 @@ func TestAppsAcrossEndpoints(t *testing.T) {
 		t.Errorf("app counts %v", counts)
 	}
 
+}
+
+// Compose material goes to Docker endpoints only; every other kind is
+// refused in preflight, naming the endpoint.
+func TestRefuseEndpointKind(t *testing.T) {
+	app := &library.App{Name: "whoami"}
+	for _, c := range []struct {
+		typ  int
+		want string // "" accepted
+	}{
+		{1, ""}, {2, ""}, {4, ""},
+		{3, "endpoint 7 (x) is of type 3 (AZURE), where appmanage deploys nothing"},
+		{5, "endpoint 7 (x) is a Kubernetes endpoint (KUBERNETES) and app whoami has no Kubernetes material"},
+		{6, "is a Kubernetes endpoint (KUBERNETES_AGENT)"},
+		{7, "is a Kubernetes endpoint (KUBERNETES_EDGE_AGENT)"},
+		{9, "is of type 9 (UNKNOWN)"},
+	} {
+		err := refuseEndpointKind(&portainer.Endpoint{ID: 7, Name: "x", Type: c.typ}, app)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("type %d: %v", c.typ, err)
+			}
+			continue
+		}
+		ae, ok := apperr.As(err)
+		if !ok || ae.Code != apperr.PreconditionFailed || ae.Field != "endpointId" || !strings.Contains(ae.Message, c.want) {
+			t.Errorf("type %d: %v, want PRECONDITION_FAILED on endpointId saying %q", c.typ, err, c.want)
+		}
+	}
 }
