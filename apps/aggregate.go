@@ -374,7 +374,7 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		} else if q.IDsOnly {
 			rec.Status = AppActive
 		} else if cs, ok := containers[st.EndpointID]; ok {
-			rec.Status = runStatus(cs.project(st.Name), st.Name, AppError)
+			rec.Status = appRunStatus(cs.project(st.Name), st.Name, AppError)
 		} else {
 			rec.Status = AppUnknown
 		}
@@ -431,12 +431,18 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		}
 		var in InstallInput
 		_ = json.Unmarshal(op.Input, &in)
+		if in.Material == MaterialHelm && !q.IDsOnly {
+			continue // a Helm release has no stack: listed by its namespace's deployments below
+		}
 		if q.EndpointID != 0 && in.EndpointID != q.EndpointID {
 			continue
 		}
 		created := op.CreatedAt
 		rec := &appRecord{missing: true, AppSummary: AppSummary{AppRef: AppRef{ID: op.AppID, EndpointID: in.EndpointID},
 			Status: AppError, Official: true, CreatedAt: &created}}
+		if in.Material == MaterialHelm { // ids only: as a stack's own status would say
+			rec.missing, rec.Status = false, AppActive
+		}
 		recs[rec.AppRef] = rec
 		byID[id] = true
 	}
@@ -448,7 +454,7 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 				continue
 			}
 			rec := &appRecord{AppSummary: AppSummary{AppRef: AppRef{ID: project, EndpointID: ep},
-				Status: runStatus(pcs, project, AppInactive)}}
+				Status: appRunStatus(pcs, project, AppInactive), Official: installed[strings.ToLower(project)] != nil}}
 			for _, c := range pcs {
 				if t := unixTime(c.Created); t != nil && (rec.CreatedAt == nil || t.Before(*rec.CreatedAt)) {
 					rec.CreatedAt = t

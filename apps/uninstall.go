@@ -130,5 +130,8 @@ func (s *Service) stepDeleteStack(ctx context.Context, r *ops.Run) error {
 	if err := r.Input(&in); err != nil {
 		return err
 	}
+	if done, err := s.kubeDeleteStep(ctx, r, in); done {
+		return err
+	}
 	return s.removeStackByID(ctx, r, in.EndpointID, in.AppID, in.StackID, in.PurgeData, nil)
 }
