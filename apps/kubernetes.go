@@ -492,7 +492,7 @@ func (s *Service) kubeRemove(ctx context.Context, r *ops.Run, endpointID int, ap
 // kubeDeleteStep is the uninstall's stack step on a Kubernetes endpoint
 // (done false elsewhere).
 func (s *Service) kubeDeleteStep(ctx context.Context, r *ops.Run, in UninstallInput) (bool, error) {
-	if in.EndpointID == 0 || !s.isKubeEndpoint(ctx, in.EndpointID) {
+	if !in.Kubernetes {
 		return false, nil
 	}
 	return true, s.kubeRemove(ctx, r, in.EndpointID, in.AppID, in.StackID)

@@ -424,3 +424,52 @@ func TestKubernetesInstallFaultMatrix(t *testing.T) {
 		}
 	}
 }
+
+// The crash test of the Kubernetes install steps: the process dies with
+// each of the stack step's calls in flight (before, or after the upstream
+// did the work); a new process on the same database brings the install to
+// an end with the app complete or gone.
+func TestKubernetesCrashDuringInstall(t *testing.T) {
+	points := []struct {
+		app   string
+		route string
+		phase faults.Phase
+	}{
+		{"whoami", ptrCreateNS, faults.Before},
+		{"whoami", ptrCreateNS, faults.After},
+		{"whoami", ptrCreateKube, faults.Before},
+		{"whoami", ptrCreateKube, faults.After},
+		{"whoami", ptrNSDeployments, faults.Before},
+		{"podinfo", ptrHelmInstall, faults.Before},
+		{"podinfo", ptrHelmInstall, faults.After},
+	}
+	for i, p := range points {
+		t.Run(fmt.Sprintf("%s %s phase %d", p.app, p.route, p.phase), func(t *testing.T) {
+			t.Parallel()
+			e := kubeEnv(t, withDeferredStart(), withClientTimeout(crashHold))
+			id := fmt.Sprintf("kc%d", i)
+			op, err := e.Svc.Install(context.Background(), InstallRequest{AppName: p.app, AppID: id, EndpointID: kubeEP})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.crashAt(crashPoint{fake: "portainer", route: p.route, phase: p.phase})
+			op = e.wait(op)
+			e.checkResumed(crashPoint{fake: "portainer"}, op)
+			left := e.kubeLeftovers(id)
+			switch op.Status {
+			case ops.StatusSucceeded:
+				if !slices.ContainsFunc(left, func(s string) bool { return strings.HasPrefix(s, "deployment ") }) ||
+					!slices.ContainsFunc(left, func(s string) bool { return strings.HasPrefix(s, "gitea repo ") }) {
+					t.Fatalf("succeeded after the crash, but the fakes hold %v", left)
+				}
+			case ops.StatusRolledBack:
+				if len(left) != 0 {
+					t.Fatalf("rolled back after the crash (%s), but left %v", op.Error, left)
+				}
+			default:
+				t.Fatalf("ended %s (%s); fakes hold %v", op.Status, op.Error, left)
+			}
+			t.Logf("%s", op.Status)
+		})
+	}
+}
