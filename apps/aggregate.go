@@ -838,7 +838,7 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 			errs[i] = err
 			continue
 		}
-		if main := namedContainer(x.project(refs[i].ID), refs[i].ID); main != nil {
+		if main := namedContainer(x.project(refs[i].ID), refs[i].ID); main != nil && main.Labels[kubeNamespaceLabel] == "" {
 			jobs[i] = job{container: main.ID, endpoint: refs[i].EndpointID}
 		} else if st := rec.stack; st != nil && st.GitConfig != nil && st.GitConfig.ConfigHash != "" && v.s.ownRepo(st) {
 			jobs[i].envFile = &fileKey{app: rec.ID, sha: st.GitConfig.ConfigHash, path: ".env"}

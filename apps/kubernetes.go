@@ -523,7 +523,7 @@ func (s *Service) kubeContainers(ctx context.Context, endpointID int) ([]portain
 			Labels: map[string]string{
 				projectLabel:                 ns,
 				"com.docker.compose.service": d.Metadata.Name,
-				"io.kubernetes.namespace":    ns,
+				kubeNamespaceLabel:           ns,
 				"io.kubernetes.deployment":   d.Metadata.Name,
 			},
 		}
@@ -548,7 +548,7 @@ func (s *Service) kubeContainers(ctx context.Context, endpointID int) ([]portain
 // namespace (kubeContainers): ACTIVE when one runs, INACTIVE when every one
 // is scaled to 0 (stopped), else ERROR (replicas not ready).
 func appRunStatus(cs []portainer.Container, appID string, whenDown AppStatus) AppStatus {
-	if len(cs) == 0 || cs[0].Labels["io.kubernetes.namespace"] == "" {
+	if len(cs) == 0 || cs[0].Labels[kubeNamespaceLabel] == "" {
 		return runStatus(cs, appID, whenDown)
 	}
 	stopped := true
@@ -565,6 +565,26 @@ func appRunStatus(cs []portainer.Container, appID string, whenDown AppStatus) Ap
 		return AppInactive
 	}
 	return AppError
+}
+
+// kubeNamespaceLabel marks the entries kubeContainers makes of Deployments
+// (no Docker container to inspect).
+const kubeNamespaceLabel = "io.kubernetes.namespace"
+
+// kubeDrift is the drift of a Kubernetes stack: behind its branch, or
+// Deployments not ready (one scaled to 0 by a stop is not drift). Neither
+// is repairable: repair works on compose stacks.
+func kubeDrift(st *portainer.Stack, cs []portainer.Container, behind string) []DriftIssue {
+	var out []DriftIssue
+	if behind != "" {
+		out = append(out, DriftIssue{Kind: DriftStackBehind, Message: behind})
+	}
+	if len(cs) == 0 {
+		out = append(out, DriftIssue{Kind: DriftContainersDown, Message: fmt.Sprintf("Kubernetes stack %s is active but namespace %s has no deployment", st.Name, st.Namespace)})
+	} else if appRunStatus(cs, st.Name, AppInactive) == AppError {
+		out = append(out, DriftIssue{Kind: DriftContainersDown, Message: fmt.Sprintf("deployments of namespace %s are not ready", st.Namespace)})
+	}
+	return out
 }
 
 // ---- lifecycle ----
