@@ -455,6 +455,9 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 			}
 			rec := &appRecord{AppSummary: AppSummary{AppRef: AppRef{ID: project, EndpointID: ep},
 				Status: appRunStatus(pcs, project, AppInactive), Official: installed[strings.ToLower(project)] != nil}}
+			if op := installed[strings.ToLower(project)]; op != nil {
+				rec.install, rec.op = kubeInstallOf(op) // a Helm app: its install tells its name and repository
+			}
 			for _, c := range pcs {
 				if t := unixTime(c.Created); t != nil && (rec.CreatedAt == nil || t.Before(*rec.CreatedAt)) {
 					rec.CreatedAt = t
@@ -1105,7 +1108,7 @@ func (v *View) Repositories(ctx context.Context, refs []AppRef) ([]*RepoLinks, [
 			}
 			return l, nil
 		}
-		if rec.stack == nil && (rec.missing || rec.install != nil && rec.op != nil && repoStepDone(rec.op)) {
+		if rec.stack == nil && (rec.missing || rec.install != nil && rec.op != nil && repoStepDone(rec.op) || kubeRepo(rec)) {
 			return v.s.repoLinks(v.s.repos.Owner(), rec.ID), nil
 		}
 		return nil, nil

@@ -587,6 +587,22 @@ func kubeDrift(st *portainer.Stack, cs []portainer.Container, behind string) []D
 	return out
 }
 
+// kubeInstallOf returns the input of a Kubernetes install and the install
+// (nil, nil for any other).
+func kubeInstallOf(op *ops.Operation) (*InstallInput, *ops.Operation) {
+	var in InstallInput
+	if json.Unmarshal(op.Input, &in) != nil || in.Material == "" {
+		return nil, nil
+	}
+	return &in, op
+}
+
+// kubeRepo reports whether rec is a Helm app whose install succeeded, so
+// its repository exists (it has no stack to name it).
+func kubeRepo(rec *appRecord) bool {
+	return rec.install != nil && rec.install.Material != "" && rec.op != nil && rec.op.Status == ops.StatusSucceeded
+}
+
 // ---- lifecycle ----
 
 // kubeApp returns the install of an app appmanage deployed on a Kubernetes

@@ -17,8 +17,14 @@ func TestKubernetesAppReadSide(t *testing.T) {
 		if op := e.install(InstallRequest{AppName: app, AppID: id, EndpointID: kubeEP}); op.Status != ops.StatusSucceeded {
 			t.Fatalf("install %s: %s", id, op.Error)
 		}
-		a := e.listed(id)
+		// As a GraphQL request does: the fields resolve on the view that
+		// listed the app.
 		v := e.Svc.NewView()
+		l, err := v.Apps(context.Background(), ListQuery{ID: id})
+		if err != nil || len(l.Apps) != 1 {
+			t.Fatalf("list %s: %+v %v", id, l, err)
+		}
+		a := l.Apps[0]
 		d, errs := v.Drift(context.Background(), []AppRef{a.AppRef})
 		if errs[0] != nil || len(d[0]) != 0 {
 			t.Errorf("%s drift %+v %v", id, d, errs)
@@ -27,10 +33,15 @@ func TestKubernetesAppReadSide(t *testing.T) {
 		if errs[0] != nil {
 			t.Errorf("%s env: %v", id, errs[0])
 		}
-		if app == "whoami" {
-			if got, _ := env[0].Get("W9_ID"); got != id {
-				t.Errorf("%s W9_ID = %q", id, got)
-			}
+		if got, _ := env[0].Get("W9_ID"); got != id {
+			t.Errorf("%s W9_ID = %q", id, got)
+		}
+		if got, _ := env[0].Get("W9_APP_NAME"); got != app {
+			t.Errorf("%s W9_APP_NAME = %q", id, got)
+		}
+		repos, errs := v.Repositories(context.Background(), []AppRef{a.AppRef})
+		if errs[0] != nil || repos[0] == nil || repos[0].URL == "" {
+			t.Errorf("%s repository = %+v %v", id, repos[0], errs[0])
 		}
 	}
 	if n := e.Portainer.Faults.Calls("GET /api/endpoints/{id}/docker/containers/{cid}/json"); n != 0 {
