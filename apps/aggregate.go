@@ -379,7 +379,7 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		} else if q.IDsOnly {
 			rec.Status = AppActive
 		} else if cs, ok := containers[st.EndpointID]; ok {
-			rec.Status = runStatus(cs.project(st.Name), st.Name, AppError)
+			rec.Status = appRunStatus(cs.project(st.Name), st.Name, AppError)
 		} else {
 			rec.Status = AppUnknown
 		}
@@ -436,12 +436,18 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		}
 		var in InstallInput
 		_ = json.Unmarshal(op.Input, &in)
+		if in.Material == MaterialHelm && !q.IDsOnly {
+			continue // a Helm release has no stack: listed by its namespace's deployments below
+		}
 		if q.EndpointID != 0 && in.EndpointID != q.EndpointID {
 			continue
 		}
 		created := op.CreatedAt
 		rec := &appRecord{missing: true, AppSummary: AppSummary{AppRef: AppRef{ID: op.AppID, EndpointID: in.EndpointID},
 			Status: AppError, Official: true, CreatedAt: &created}}
+		if in.Material == MaterialHelm { // ids only: as a stack's own status would say
+			rec.missing, rec.Status = false, AppActive
+		}
 		recs[rec.AppRef] = rec
 		byID[id] = true
 	}
@@ -453,7 +459,10 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 				continue
 			}
 			rec := &appRecord{AppSummary: AppSummary{AppRef: AppRef{ID: project, EndpointID: ep},
-				Status: runStatus(pcs, project, AppInactive)}}
+				Status: appRunStatus(pcs, project, AppInactive), Official: installed[strings.ToLower(project)] != nil}}
+			if op := installed[strings.ToLower(project)]; op != nil {
+				rec.install, rec.op = kubeInstallOf(op) // a Helm app: its install tells its name and repository
+			}
 			for _, c := range pcs {
 				if t := unixTime(c.Created); t != nil && (rec.CreatedAt == nil || t.Before(*rec.CreatedAt)) {
 					rec.CreatedAt = t
@@ -798,7 +807,7 @@ func (v *View) Env(ctx context.Context, refs []AppRef) ([]AppEnv, []error) {
 			errs[i] = err
 			continue
 		}
-		if main := namedContainer(x.project(refs[i].ID), refs[i].ID); main != nil {
+		if main := namedContainer(x.project(refs[i].ID), refs[i].ID); main != nil && main.Labels[kubeNamespaceLabel] == "" {
 			jobs[i] = job{container: main.ID, endpoint: refs[i].EndpointID}
 		} else if st := rec.stack; st != nil && st.GitConfig != nil && st.GitConfig.ConfigHash != "" && v.s.ownRepo(st) {
 			jobs[i].envFile = &fileKey{app: rec.ID, sha: st.GitConfig.ConfigHash, path: ".env"}
@@ -1065,7 +1074,7 @@ func (v *View) Repositories(ctx context.Context, refs []AppRef) ([]*RepoLinks, [
 			}
 			return l, nil
 		}
-		if rec.stack == nil && (rec.missing || rec.install != nil && rec.op != nil && repoStepDone(rec.op)) {
+		if rec.stack == nil && (rec.missing || rec.install != nil && rec.op != nil && repoStepDone(rec.op) || kubeRepo(rec)) {
 			return v.s.repoLinks(v.s.repos.Owner(), rec.ID), nil
 		}
 		return nil, nil

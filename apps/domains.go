@@ -248,6 +248,9 @@ func (s *Service) domainPreflight(ctx context.Context, appID string) (*domainApp
 	if err := s.refuseActive(ctx, appID); err != nil {
 		return nil, err
 	}
+	if err := s.refuseKube(ctx, appID, "domains"); err != nil {
+		return nil, err
+	}
 	st, err := s.locateStack(ctx, appID)
 	if err != nil {
 		return nil, err

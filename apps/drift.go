@@ -157,7 +157,9 @@ func (v *View) drift(ctx context.Context, rec *appRecord) ([]DriftIssue, error) 
 		return nil, err
 	}
 	cs := x.project(st.Name)
-	if st.Active() {
+	if st.Active() && st.Type == portainer.StackTypeKubernetes {
+		issues = append(issues, kubeDrift(st, cs, dr.behind)...)
+	} else if st.Active() {
 		if dr.behind != "" {
 			issues = append(issues, DriftIssue{Kind: DriftStackBehind, Repairable: true, Message: dr.behind})
 		}

@@ -52,6 +52,9 @@ func (s *Service) UpdateAppFiles(ctx context.Context, id string, edits []FileEdi
 	if len(message) > maxMessageLen || strings.ContainsRune(message, 0) || !utf8.ValidString(message) {
 		return nil, apperr.Invalid("message", "want at most %d characters of text", maxMessageLen)
 	}
+	if err := s.refuseKube(ctx, id, "editing the material"); err != nil {
+		return nil, err
+	}
 	in := MaterialInput{Edits: clean, Message: message}
 	return s.submitMaterial(ctx, KindUpdateFiles, id, idempotencyKey, in, func(ctx context.Context, repo, branch string, st *portainer.Stack) error {
 		return s.checkComposeEdits(ctx, repo, branch, clean)

@@ -129,7 +129,7 @@ func (v *View) historySource(ctx context.Context, ref AppRef) (repo, branch, dep
 		}
 		return name, branch, g.ConfigHash, true, nil
 	}
-	if rec.stack == nil && rec.install != nil && rec.op != nil && repoStepDone(rec.op) {
+	if rec.stack == nil && (rec.install != nil && rec.op != nil && repoStepDone(rec.op) || kubeRepo(rec)) {
 		return rec.ID, "main", "", true, nil
 	}
 	return "", "", "", false, nil

@@ -60,6 +60,9 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 		return nil, err
 	}
 	in.EndpointID, in.Actor = ep.ID, actor(ctx)
+	if op, done, err := s.kubeInstall(ctx, req.IdempotencyKey, in, app, ep); done {
+		return op, err
+	}
 	if in.Images, err = s.installImages(ctx, app, in, req.AllowUnreachableImages); err != nil {
 		return nil, err
 	}
@@ -659,6 +662,9 @@ func (s *Service) stepRepository(ctx context.Context, r *ops.Run) error {
 	// journalled once. A failure here is left for the stack step to retry.
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		if in.Material != "" {
+			return // no Docker volumes on Kubernetes
+		}
 		if err := s.recordVolumesBefore(ctx, r, in.EndpointID, in.AppID); err != nil {
 			r.Logf("volumes not listed yet (the stack step will): %v", err)
 		}
@@ -727,6 +733,9 @@ func (s *Service) stepStack(ctx context.Context, r *ops.Run) error {
 	in, app, err := s.input(r)
 	if err != nil {
 		return err
+	}
+	if in.Material != "" {
+		return s.kubeStepStack(ctx, r, in, app)
 	}
 	// Two independent reads: the volumes there before the deploy (usually
 	// journalled by the repository step already), and whether the stack
@@ -914,6 +923,9 @@ func (s *Service) undoStack(ctx context.Context, r *ops.Run) error {
 	var in InstallInput
 	if err := r.Input(&in); err != nil {
 		return err
+	}
+	if in.Material != "" {
+		return s.kubeUndoStack(ctx, r, in)
 	}
 	// Purge only the volumes this install created: those it found were
 	// kept by an earlier uninstall (without purgeData) and hold user data.

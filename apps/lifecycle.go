@@ -34,6 +34,9 @@ type LifecycleInput struct {
 	Git        *GitChange   `json:"git,omitempty"`
 	Env        []EnvSetting `json:"env,omitempty"`
 	Actor      string       `json:"actor,omitempty"` // the API key's name, named in commits
+	// Material is the form of an app on a Kubernetes endpoint ("" =
+	// compose; kubernetes.go).
+	Material string `json:"material,omitempty"`
 }
 
 // GitChange edits the stack's git link. Nil fields keep what the stack has.
@@ -71,6 +74,9 @@ func (s *Service) lifecycleWorkflows() []ops.Workflow {
 
 // StartApp starts a stopped app (Portainer stack start).
 func (s *Service) StartApp(ctx context.Context, id, idempotencyKey string) (*ops.Operation, error) {
+	if op, done, err := s.kubeLifecycle(ctx, KindStart, id, idempotencyKey, LifecycleInput{}); done {
+		return op, err
+	}
 	return s.submitLifecycle(ctx, KindStart, id, idempotencyKey, LifecycleInput{}, func(st *portainer.Stack) error {
 		if st.Active() {
 			return apperr.Precondition("id", "app %s is already running", id)
@@ -82,6 +88,9 @@ func (s *Service) StartApp(ctx context.Context, id, idempotencyKey string) (*ops
 // StopApp stops a running app (Portainer stack stop: its containers are
 // removed, its volumes kept).
 func (s *Service) StopApp(ctx context.Context, id, idempotencyKey string) (*ops.Operation, error) {
+	if op, done, err := s.kubeLifecycle(ctx, KindStop, id, idempotencyKey, LifecycleInput{}); done {
+		return op, err
+	}
 	return s.submitLifecycle(ctx, KindStop, id, idempotencyKey, LifecycleInput{}, func(st *portainer.Stack) error {
 		if !st.Active() {
 			return apperr.Precondition("id", "app %s is already stopped", id)
@@ -93,12 +102,18 @@ func (s *Service) StopApp(ctx context.Context, id, idempotencyKey string) (*ops.
 // RestartApp stops, then starts the app (Portainer has no restart); a
 // stopped app is just started.
 func (s *Service) RestartApp(ctx context.Context, id, idempotencyKey string) (*ops.Operation, error) {
+	if op, done, err := s.kubeLifecycle(ctx, KindRestart, id, idempotencyKey, LifecycleInput{}); done {
+		return op, err
+	}
 	return s.submitLifecycle(ctx, KindRestart, id, idempotencyKey, LifecycleInput{}, nil)
 }
 
 // RedeployApp pulls the repository again and recreates the containers,
 // with the stack's full current git settings and our credentials.
 func (s *Service) RedeployApp(ctx context.Context, id string, pullImages bool, idempotencyKey string) (*ops.Operation, error) {
+	if op, done, err := s.kubeLifecycle(ctx, KindRedeploy, id, idempotencyKey, LifecycleInput{PullImages: pullImages}); done {
+		return op, err
+	}
 	return s.submitLifecycle(ctx, KindRedeploy, id, idempotencyKey, LifecycleInput{PullImages: pullImages}, requireGit(id))
 }
 
@@ -193,6 +208,9 @@ func (s *Service) submitLifecycle(ctx context.Context, kind, id, key string, in 
 	if err := s.refuseActive(ctx, id); err != nil {
 		return nil, err
 	}
+	if err := s.refuseKube(ctx, id, kind); err != nil {
+		return nil, err
+	}
 	st, err := s.locateStack(ctx, id)
 	if err != nil {
 		return nil, err
@@ -241,6 +259,9 @@ func (s *Service) currentStack(ctx context.Context, r *ops.Run) (LifecycleInput,
 // stepStart starts the stack unless it already runs (a resumed or retried
 // step finds its own effect), then waits for the main container.
 func (s *Service) stepStart(ctx context.Context, r *ops.Run) error {
+	if done, err := s.kubeLifecycleStep(ctx, r, "start"); done {
+		return err
+	}
 	_, st, err := s.currentStack(ctx, r)
 	if err != nil {
 		return err
@@ -264,6 +285,9 @@ func (s *Service) stepStart(ctx context.Context, r *ops.Run) error {
 
 // stepStop stops the stack unless it is already stopped.
 func (s *Service) stepStop(ctx context.Context, r *ops.Run) error {
+	if done, err := s.kubeLifecycleStep(ctx, r, "stop"); done {
+		return err
+	}
 	_, st, err := s.currentStack(ctx, r)
 	if err != nil {
 		return err
@@ -340,6 +364,9 @@ func (s *Service) gitCreds(ctx context.Context) *portainer.GitCredentials {
 // the stack's full git state (ref, Env, prune) and credentials, since
 // Portainer clears whatever a redeploy omits. Running it twice is harmless.
 func (s *Service) stepRedeploy(ctx context.Context, r *ops.Run) error {
+	if done, err := s.kubeLifecycleStep(ctx, r, "redeploy"); done {
+		return err
+	}
 	in, st, err := s.currentStack(ctx, r)
 	if err != nil {
 		return err

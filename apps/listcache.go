@@ -164,6 +164,9 @@ func (s *Service) cachedEndpoints(ctx context.Context) ([]portainer.Endpoint, er
 
 func (s *Service) cachedContainers(ctx context.Context, endpointID int) ([]portainer.Container, error) {
 	return cached(ctx, s.lists, "containers:"+strconv.Itoa(endpointID), func(ctx context.Context) ([]portainer.Container, error) {
+		if s.isKubeEndpoint(ctx, endpointID) {
+			return s.kubeContainers(ctx, endpointID) // its Deployments (kubernetes.go)
+		}
 		return s.stacks.ListContainers(ctx, endpointID, portainer.ContainerFilter{All: true})
 	})
 }

@@ -181,3 +181,30 @@ func (l liveStacks) PullImage(ctx context.Context, endpointID int, ref string, a
 func (l liveRepos) ListRepos(ctx context.Context) ([]gitea.Repository, error) {
 	return l.s.ups(ctx).repos.ListRepos(ctx)
 }
+
+// Kubernetes environments (kubernetes.go).
+
+func (l liveStacks) CreateKubernetesStackFromRepository(ctx context.Context, endpointID int, req portainer.KubernetesRepositoryStackRequest) (*portainer.Stack, error) {
+	return l.s.ups(ctx).stacks.CreateKubernetesStackFromRepository(ctx, endpointID, req)
+}
+func (l liveStacks) CreateNamespace(ctx context.Context, endpointID int, name string, annotations map[string]string) error {
+	return l.s.ups(ctx).stacks.CreateNamespace(ctx, endpointID, name, annotations)
+}
+func (l liveStacks) DeleteNamespace(ctx context.Context, endpointID int, name string) error {
+	return l.s.ups(ctx).stacks.DeleteNamespace(ctx, endpointID, name)
+}
+func (l liveStacks) InstallHelmChart(ctx context.Context, endpointID int, req portainer.HelmInstallRequest) (*portainer.HelmRelease, error) {
+	return l.s.ups(ctx).stacks.InstallHelmChart(ctx, endpointID, req)
+}
+func (l liveStacks) ListHelmReleases(ctx context.Context, endpointID int, namespace string) ([]portainer.HelmReleaseElement, error) {
+	return l.s.ups(ctx).stacks.ListHelmReleases(ctx, endpointID, namespace)
+}
+func (l liveStacks) DeleteHelmRelease(ctx context.Context, endpointID int, name, namespace string) error {
+	return l.s.ups(ctx).stacks.DeleteHelmRelease(ctx, endpointID, name, namespace)
+}
+func (l liveStacks) ListDeployments(ctx context.Context, endpointID int, namespace string) ([]portainer.Deployment, error) {
+	return l.s.ups(ctx).stacks.ListDeployments(ctx, endpointID, namespace)
+}
+func (l liveStacks) ScaleDeployment(ctx context.Context, endpointID int, namespace, name string, replicas int, annotations map[string]*string) error {
+	return l.s.ups(ctx).stacks.ScaleDeployment(ctx, endpointID, namespace, name, replicas, annotations)
+}

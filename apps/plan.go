@@ -35,6 +35,15 @@ func (s *Service) PlanInstall(ctx context.Context, req InstallRequest) (*Install
 		return nil, err
 	}
 	in.EndpointID = ep.ID
+	if plan, done, err := s.kubePlan(ctx, in, app, ep); done {
+		if err == nil {
+			err = s.kubePreflight(ctx, plan.Input)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return plan, s.refuseActive(ctx, in.AppID)
+	}
 	web, err := s.planPorts(ctx, app, &in, nil)
 	if err != nil {
 		return nil, err

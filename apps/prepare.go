@@ -42,6 +42,9 @@ type InstallInput struct {
 	// registry mirror has the image, so the committed compose file names
 	// the mirror's reference.
 	Images map[string]string `json:"images,omitempty"`
+	// Material is what a Kubernetes endpoint deploys: MaterialKubernetes
+	// or MaterialHelm ("" = compose; kubernetes.go).
+	Material string `json:"material,omitempty"`
 }
 
 // EnvSetting is one .env key and value.

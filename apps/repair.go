@@ -50,6 +50,9 @@ func (s *Service) RepairApp(ctx context.Context, appID string) (*ops.Operation, 
 	if err := s.refuseActive(ctx, appID); err != nil {
 		return nil, err
 	}
+	if err := s.refuseKube(ctx, appID, "repair"); err != nil {
+		return nil, err
+	}
 	a, issues, err := s.driftOf(ctx, appID)
 	if err != nil {
 		return nil, err

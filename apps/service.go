@@ -56,6 +56,7 @@ type Stacks interface {
 	DeleteVolume(ctx context.Context, endpointID int, name string) error
 	InspectImage(ctx context.Context, endpointID int, ref string) (*portainer.Image, error)
 	PullImage(ctx context.Context, endpointID int, ref string, auth *portainer.RegistryAuth, progress func(portainer.PullProgress)) error
+	KubeStacks // Kubernetes environments (kubernetes.go)
 }
 
 // Proxies is what apps needs from NPM.

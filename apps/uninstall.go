@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/appmanage/appmanage/apperr"
+	"github.com/appmanage/appmanage/datasources/portainer"
 	"github.com/appmanage/appmanage/ops"
 )
 
@@ -17,6 +18,9 @@ type UninstallInput struct {
 	// StackID is the stack the request found (0: none, or an older
 	// journal); the stack step deletes it without looking it up again.
 	StackID int `json:"stackId,omitempty"`
+	// Kubernetes marks an app on a Kubernetes endpoint: the stack step
+	// removes its stack, Helm release and namespace (kubernetes.go).
+	Kubernetes bool `json:"kubernetes,omitempty"`
 }
 
 // Uninstall removes the app's repository, then its proxies, then its stack
@@ -42,6 +46,7 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 	for _, st := range stacks {
 		if strings.EqualFold(st.Name, appID) {
 			in.EndpointID, in.StackID, found = st.EndpointID, st.ID, true
+			in.Kubernetes = st.Type == portainer.StackTypeKubernetes
 			break
 		}
 	}
@@ -54,7 +59,7 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 		if op := last[appID]; op != nil && op.Kind == KindInstall {
 			var ii InstallInput
 			if err := json.Unmarshal(op.Input, &ii); err == nil {
-				in.EndpointID = ii.EndpointID
+				in.EndpointID, in.Kubernetes = ii.EndpointID, ii.Material != ""
 			}
 			found = true
 		}
@@ -67,7 +72,7 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 		} else if op := installed[strings.ToLower(appID)]; op != nil {
 			var ii InstallInput
 			if err := json.Unmarshal(op.Input, &ii); err == nil {
-				in.EndpointID = ii.EndpointID
+				in.EndpointID, in.Kubernetes = ii.EndpointID, ii.Material != ""
 			}
 			found = true
 		}
@@ -128,6 +133,9 @@ func (s *Service) stepDeleteProxies(ctx context.Context, r *ops.Run) error {
 func (s *Service) stepDeleteStack(ctx context.Context, r *ops.Run) error {
 	var in UninstallInput
 	if err := r.Input(&in); err != nil {
+		return err
+	}
+	if done, err := s.kubeDeleteStep(ctx, r, in); done {
 		return err
 	}
 	return s.removeStackByID(ctx, r, in.EndpointID, in.AppID, in.StackID, in.PurgeData, nil)

@@ -83,6 +83,9 @@ func (s *Service) UpgradeApp(ctx context.Context, req UpgradeRequest) (*ops.Oper
 	if op, done, err := s.replay(ctx, req.IdempotencyKey, KindUpgrade, req.AppID); done {
 		return op, err
 	}
+	if err := s.refuseKube(ctx, req.AppID, "upgrade"); err != nil {
+		return nil, err
+	}
 	timeout := req.HealthTimeout
 	if timeout == 0 {
 		timeout = DefaultHealthTimeout

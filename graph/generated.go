@@ -135,6 +135,7 @@ type ComplexityRoot struct {
 		HTTPSPort      func(childComplexity int) int
 		Images         func(childComplexity int, version *string) int
 		Logo           func(childComplexity int) int
+		MaterialKinds  func(childComplexity int) int
 		Name           func(childComplexity int) int
 		Overview       func(childComplexity int) int
 		Requirements   func(childComplexity int) int
@@ -1009,6 +1010,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CatalogApp.Logo(childComplexity), true
+	case "CatalogApp.materialKinds":
+		if e.ComplexityRoot.CatalogApp.MaterialKinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CatalogApp.MaterialKinds(childComplexity), true
 	case "CatalogApp.name":
 		if e.ComplexityRoot.CatalogApp.Name == nil {
 			break
@@ -2746,7 +2753,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/drift.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/upgrade.graphqls"
+//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/drift.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/kubernetes.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/upgrade.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2766,6 +2773,7 @@ var sources = []*ast.Source{
 	{Name: "schema/health.graphqls", Input: sourceData("schema/health.graphqls"), BuiltIn: false},
 	{Name: "schema/history.graphqls", Input: sourceData("schema/history.graphqls"), BuiltIn: false},
 	{Name: "schema/images.graphqls", Input: sourceData("schema/images.graphqls"), BuiltIn: false},
+	{Name: "schema/kubernetes.graphqls", Input: sourceData("schema/kubernetes.graphqls"), BuiltIn: false},
 	{Name: "schema/operation.graphqls", Input: sourceData("schema/operation.graphqls"), BuiltIn: false},
 	{Name: "schema/proxy.graphqls", Input: sourceData("schema/proxy.graphqls"), BuiltIn: false},
 	{Name: "schema/schema.graphqls", Input: sourceData("schema/schema.graphqls"), BuiltIn: false},
@@ -2980,6 +2988,8 @@ func (ec *executionContext) childFields_CatalogApp(ctx context.Context, field gr
 		return ec.fieldContext_CatalogApp_settings(ctx, field)
 	case "images":
 		return ec.fieldContext_CatalogApp_images(ctx, field)
+	case "materialKinds":
+		return ec.fieldContext_CatalogApp_materialKinds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CatalogApp", field.Name)
 }
@@ -6568,6 +6578,29 @@ func (ec *executionContext) fieldContext_CatalogApp_images(ctx context.Context, 
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CatalogApp_materialKinds(ctx context.Context, field graphql.CollectedField, obj *model.CatalogApp) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CatalogApp_materialKinds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaterialKinds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.MaterialKind) graphql.Marshaler {
+			return ec.marshalNMaterialKind2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐMaterialKindᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CatalogApp_materialKinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CatalogApp", field, false, false, "MaterialKind")
 }
 
 func (ec *executionContext) _CatalogSetting_key(ctx context.Context, field graphql.CollectedField, obj *model.CatalogSetting) (ret graphql.Marshaler) {
@@ -14949,6 +14982,11 @@ func (ec *executionContext) _CatalogApp(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._CatalogApp_images(ctx, field, obj)
 				})
+		case "materialKinds":
+			out.Values[i] = ec._CatalogApp_materialKinds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18168,6 +18206,46 @@ func (ec *executionContext) marshalNLibraryProblem2ᚕgithubᚗcomᚋappmanage�
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLibraryProblem2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐLibraryProblem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNMaterialKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐMaterialKind(ctx context.Context, v any) (model.MaterialKind, error) {
+	var res model.MaterialKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMaterialKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐMaterialKind(ctx context.Context, sel ast.SelectionSet, v model.MaterialKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNMaterialKind2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐMaterialKindᚄ(ctx context.Context, v any) ([]model.MaterialKind, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.MaterialKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMaterialKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐMaterialKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNMaterialKind2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐMaterialKindᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MaterialKind) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMaterialKind2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐMaterialKind(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

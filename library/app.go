@@ -56,6 +56,11 @@ type App struct {
 	ProxyConf     string
 	ProxyConfPath string
 
+	// Manifests are the Kubernetes manifest files (kubernetes/*.yaml), in
+	// path order; Helm is the Helm chart, nil when none (material.go).
+	Manifests []string
+	Helm      *HelmMaterial
+
 	// Env is the parsed .env. Shared: call Env.Clone() before editing.
 	Env *dotenv.File
 

@@ -448,7 +448,7 @@ func loadApp(fsys fs.FS, name string, products map[string]*product, o options) (
 	if err != nil {
 		return nil, warns, err
 	}
-	for _, req := range []string{variablesFile, composeFile, envFile} {
+	for _, req := range []string{variablesFile, envFile} {
 		if _, ok := files[req]; !ok {
 			return nil, warns, fmt.Errorf("missing %s", req)
 		}
@@ -493,11 +493,19 @@ func loadApp(fsys fs.FS, name string, products map[string]*product, o options) (
 	if len(app.Versions()) == 0 {
 		return nil, warns, fmt.Errorf("%s lists no versions and %s has no W9_VERSION", variablesFile, envFile)
 	}
-	composeWarns, err := checkCompose(app)
-	if err != nil {
-		return nil, warns, fmt.Errorf("%s: %w", composeFile, err)
+	if err := app.loadMaterial(); err != nil {
+		return nil, warns, err
 	}
-	warns.compose = composeWarns
+	if len(app.MaterialKinds()) == 0 {
+		return nil, warns, fmt.Errorf("missing %s (or Kubernetes manifests in %s/, or a Helm chart)", composeFile, KubernetesDir)
+	}
+	if app.HasCompose() {
+		composeWarns, err := checkCompose(app)
+		if err != nil {
+			return nil, warns, fmt.Errorf("%s: %w", composeFile, err)
+		}
+		warns.compose = composeWarns
+	}
 
 	for _, p := range []string{"src/nginx_proxy.conf", "src/nginx-proxy.conf"} {
 		if b, ok := files[p]; ok {

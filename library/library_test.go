@@ -319,7 +319,7 @@ func TestLoadSkipsNonApps(t *testing.T) {
 	}
 }
 
-var defaultApps = []string{"gitea", "nextcloud", "nginx", "uptimekuma", "whoami", "wordpress"}
+var defaultApps = []string{"gitea", "nextcloud", "nginx", "podinfo", "uptimekuma", "whoami", "wordpress"}
 
 func TestDefaultLibrary(t *testing.T) {
 	lib, err := Default(testLogger(t))
@@ -457,8 +457,8 @@ func TestSearch(t *testing.T) {
 		{"kuma", "", []string{"uptimekuma"}},
 		{"Uptime Kuma", "", []string{"uptimekuma"}},
 		{"file sync", "", []string{"nextcloud"}}, // summary
-		{"", "devops", []string{"gitea", "uptimekuma", "whoami"}},
-		{"", "DevOps", []string{"gitea", "uptimekuma", "whoami"}},
+		{"", "devops", []string{"gitea", "podinfo", "uptimekuma", "whoami"}},
+		{"", "DevOps", []string{"gitea", "podinfo", "uptimekuma", "whoami"}},
 		{"", "Website", []string{"nginx", "wordpress"}}, // parent category, key or title
 		{"", "cms", []string{"wordpress"}},
 		{"gitea", "website", nil},

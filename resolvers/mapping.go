@@ -74,6 +74,10 @@ func mapCatalogApp(a *library.App) model.CatalogApp {
 	for _, s := range a.Settings {
 		m.Settings = append(m.Settings, model.CatalogSetting{Key: s.Key, Default: ptr(s.Default), Port: s.Port})
 	}
+	m.MaterialKinds = []model.MaterialKind{}
+	for _, k := range a.MaterialKinds() {
+		m.MaterialKinds = append(m.MaterialKinds, model.MaterialKind(k))
+	}
 	return m
 }
 

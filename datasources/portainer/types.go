@@ -91,6 +91,8 @@ type Stack struct {
 	Option          *StackOption `json:"Option"`
 	GitConfig       *GitConfig   `json:"GitConfig"`
 	FromAppTemplate bool         `json:"FromAppTemplate"`
+	// Namespace is a Kubernetes stack's namespace ("" for compose stacks).
+	Namespace string `json:"Namespace,omitempty"`
 }
 
 // Active reports whether the stack is running (Status 1).

@@ -129,6 +129,10 @@ type CatalogApp struct {
 	// The images an install of this version (default: defaultVersion) would run, with the
 	// library's defaults, and whether a registry serves each (present is always null).
 	Images []AppImage `json:"images"`
+	// The forms the app's material has. An install on an endpoint needs a form for the
+	// endpoint's type (COMPOSE on Docker; KUBERNETES, else HELM from a chart repository, on
+	// Kubernetes); preflight refuses it otherwise.
+	MaterialKinds []MaterialKind `json:"materialKinds"`
 }
 
 type CatalogSetting struct {
@@ -886,6 +890,66 @@ func (e *HealthStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e HealthStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A form of an app's material. COMPOSE (docker-compose.yml) deploys on Docker endpoints;
+// KUBERNETES (manifests in kubernetes/) and HELM (a chart reference in helm.json with
+// values.yaml, or a chart/ folder) deploy on Kubernetes endpoints.
+type MaterialKind string
+
+const (
+	MaterialKindCompose    MaterialKind = "COMPOSE"
+	MaterialKindKubernetes MaterialKind = "KUBERNETES"
+	MaterialKindHelm       MaterialKind = "HELM"
+)
+
+var AllMaterialKind = []MaterialKind{
+	MaterialKindCompose,
+	MaterialKindKubernetes,
+	MaterialKindHelm,
+}
+
+func (e MaterialKind) IsValid() bool {
+	switch e {
+	case MaterialKindCompose, MaterialKindKubernetes, MaterialKindHelm:
+		return true
+	}
+	return false
+}
+
+func (e MaterialKind) String() string {
+	return string(e)
+}
+
+func (e *MaterialKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MaterialKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MaterialKind", str)
+	}
+	return nil
+}
+
+func (e MaterialKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MaterialKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MaterialKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

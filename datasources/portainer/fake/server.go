@@ -109,6 +109,7 @@ type Server struct {
 	exitImages  map[string]int               // FailImage: normalized reference -> exit code
 	pullAuths   map[string]string            // X-Registry-Auth user of the last pull, by reference
 	cutPulls    map[string]int               // CutPull: pulls left to cut off, by reference
+	kube        *kubeState                   // Kubernetes environments (kubernetes.go)
 
 	// rev counts changes of the state above; the encoded lists below are
 	// valid only at the rev they were made at.
@@ -251,14 +252,28 @@ func (s *Server) routes(mux *http.ServeMux) {
 	auth("POST /api/stacks/{id}/migrate", s.handleMigrate)
 	auth("DELETE /api/stacks/{id}", s.handleDeleteStack)
 
-	auth("GET /api/endpoints/{id}/docker/containers/json", s.handleListContainers)
-	auth("GET /api/endpoints/{id}/docker/containers/{cid}/json", s.handleInspectContainer)
-	auth("GET /api/endpoints/{id}/docker/volumes", s.handleListVolumes)
-	auth("DELETE /api/endpoints/{id}/docker/volumes/{name}", s.handleDeleteVolume)
+	// The Docker proxy answers as the Kubernetes API server on a
+	// Kubernetes environment (dockerOnly).
+	dock := func(pattern string, h http.HandlerFunc) { auth(pattern, s.dockerOnly(h)) }
+	dock("GET /api/endpoints/{id}/docker/containers/json", s.handleListContainers)
+	dock("GET /api/endpoints/{id}/docker/containers/{cid}/json", s.handleInspectContainer)
+	dock("GET /api/endpoints/{id}/docker/volumes", s.handleListVolumes)
+	dock("DELETE /api/endpoints/{id}/docker/volumes/{name}", s.handleDeleteVolume)
 	// Docker's image names hold slashes: /images/{name}/json is matched
 	// whole and cut in the handler.
-	auth("GET /api/endpoints/{id}/docker/images/{rest...}", s.handleInspectImage)
-	auth("POST /api/endpoints/{id}/docker/images/create", s.handleCreateImage)
+	dock("GET /api/endpoints/{id}/docker/images/{rest...}", s.handleInspectImage)
+	dock("POST /api/endpoints/{id}/docker/images/create", s.handleCreateImage)
+
+	// Kubernetes environments (kubernetes.go).
+	auth("POST /api/stacks/create/kubernetes/repository", s.handleCreateKubernetesRepository)
+	auth("POST /api/kubernetes/{id}/namespaces", s.handleCreateNamespace)
+	auth("DELETE /api/kubernetes/{id}/namespaces/{namespace}", s.handleDeleteNamespace)
+	auth("GET /api/endpoints/{id}/kubernetes/helm", s.handleHelmList)
+	auth("POST /api/endpoints/{id}/kubernetes/helm", s.handleHelmInstall)
+	auth("DELETE /api/endpoints/{id}/kubernetes/helm/{release}", s.handleHelmDelete)
+	auth("GET /api/endpoints/{id}/kubernetes/apis/apps/v1/deployments", s.handleListDeployments)
+	auth("GET /api/endpoints/{id}/kubernetes/apis/apps/v1/namespaces/{namespace}/deployments", s.handleListDeployments)
+	auth("PATCH /api/endpoints/{id}/kubernetes/apis/apps/v1/namespaces/{namespace}/deployments/{name}", s.handlePatchDeployment)
 }
 
 // ---- responses ----

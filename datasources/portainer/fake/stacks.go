@@ -545,6 +545,10 @@ func (s *Server) handleRedeploy(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, perr(500, "Unable to clone git repository directory", err.Error()))
 		return
 	}
+	if rec.Type == 3 {
+		s.redeployKubeStack(w, rec, cl)
+		return
+	}
 	ws, err := s.planStack(r.Context(), rec.Name, cl.Files, rec.EntryPoint, rec.AdditionalFiles, rec.Env, rec.ProjectPath)
 	if err != nil {
 		writeErr(w, deployErr(err))
@@ -719,6 +723,11 @@ func (s *Server) handleDeleteStack(w http.ResponseWriter, r *http.Request) {
 	st, ok := s.stacks[id]
 	if !ok {
 		writeErr(w, errStackNotFound)
+		return
+	}
+	if st.Type == 3 { // Kubernetes: kubectl delete of its manifests
+		s.deleteKubeStackLocked(st)
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	// A different endpointId makes the stack "orphaned" (admins may delete
