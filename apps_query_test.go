@@ -345,7 +345,8 @@ func TestAppsQueryUpstreamCallsDoNotGrow(t *testing.T) {
 		t.Errorf("a poll made other upstream calls with 200 apps than with 10:\n 10: %v\n200: %v", poll10, poll200)
 	}
 	// One container list per Docker endpoint of the sandbox (local and
-	// agent; none for its Kubernetes endpoint); every other list once.
+	// agent), one Deployment list for its Kubernetes endpoint (none of
+	// containers/json there); every other list once.
 	dockerEndpoints := 0
 	for _, ep := range sandbox.Endpoints {
 		if portainer.KindOf(ep.Type).Docker() {
@@ -442,7 +443,8 @@ func TestAppsQueryUpstreamCallsDoNotGrow(t *testing.T) {
 	waitTTL()
 	sources, _ := aqQuery(t, s, sourcesQuery)
 	want := map[string]int{"portainer GET /stacks": 1, "portainer GET /endpoints": 1,
-		containerList: dockerEndpoints, "npm GET /nginx/proxy-hosts": 1}
+		containerList: dockerEndpoints, "npm GET /nginx/proxy-hosts": 1,
+		"portainer GET /endpoints/{id}/kubernetes/apis/apps/v1/deployments": len(sandbox.Endpoints) - dockerEndpoints}
 	if !maps.Equal(sources, want) {
 		t.Errorf("a poll of proxy sources for 200 apps called %v, want %v", sources, want)
 	}

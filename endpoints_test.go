@@ -184,11 +184,11 @@ func TestSeveralEndpointsAcceptance(t *testing.T) {
 		}
 	}
 
-	// Kubernetes: the compose-only app is refused in preflight.
-	_, resp := installOn(t, s, "whoami", "epkube", 3, nil)
+	// Kubernetes: a compose-only app is refused in preflight.
+	_, resp := installOn(t, s, "nginx", "epkube", 3, nil)
 	if resp.code() != "PRECONDITION_FAILED" || resp.Errors[0].Extensions["field"] != "endpointId" ||
-		!strings.Contains(resp.Errors[0].Message, "endpoint 3 (k8s) is a Kubernetes endpoint") ||
-		!strings.Contains(resp.Errors[0].Message, "no Kubernetes material") {
+		!strings.Contains(resp.Errors[0].Message, "Kubernetes endpoint 3 (k8s)") ||
+		!strings.Contains(resp.Errors[0].Message, "only compose material") {
 		t.Errorf("compose app on Kubernetes: %+v", resp.Errors)
 	}
 	// An app id is unique across endpoints: CONFLICT, nothing written.
@@ -402,5 +402,52 @@ func TestMigrateAppNotImplemented(t *testing.T) {
 	_, resp = s.gql(t, "", `mutation { migrateApp(id: "mig", endpointId: 2) { id } }`, nil)
 	if resp.code() != "UNAUTHENTICATED" {
 		t.Errorf("migrateApp without a key: %+v", resp.Errors)
+	}
+}
+
+// The sandbox's Kubernetes endpoint takes the library's Kubernetes and Helm
+// material beside a Docker endpoint's compose app, and `apps` lists all
+// three with their endpoint; uninstall leaves no namespace behind.
+func TestSandboxKubernetesEndpoint(t *testing.T) {
+	s, sb := startSandbox(t)
+	mustInstallOn(t, s, "whoami", "sbdock", 1, nil)
+	mustInstallOn(t, s, "whoami", "sbkube", 3, nil)
+	mustInstallOn(t, s, "podinfo", "sbhelm", 3, nil)
+	var apps map[string]listedApp
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var resp gqlResponse
+		apps, resp = listApps(t, s)
+		ok := len(resp.Errors) == 0
+		for id, kind := range map[string]string{"sbdock": "DOCKER", "sbkube": "KUBERNETES", "sbhelm": "KUBERNETES"} {
+			a := apps[id]
+			ok = ok && a.Status == "ACTIVE" && a.Endpoint != nil && a.Endpoint.Kind == kind
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("apps across a Docker and a Kubernetes endpoint: %+v %+v", apps, resp.Errors)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, id := range []string{"sbkube", "sbhelm", "sbdock"} {
+		_, resp := s.gql(t, adminKey, `mutation($id: ID!) { uninstallApp(id: $id) { id } }`, map[string]any{"id": id})
+		var out struct{ UninstallApp struct{ ID string } }
+		if err := json.Unmarshal(resp.Data, &out); err != nil || out.UninstallApp.ID == "" {
+			t.Fatalf("uninstall %s: %s %+v", id, resp.Data, resp.Errors)
+		}
+		if st := waitTerminal(t, s, out.UninstallApp.ID); st != "SUCCEEDED" {
+			t.Fatalf("uninstall %s ended %s", id, st)
+		}
+	}
+	if st := sb.Portainer.Stacks(); len(st) != 0 {
+		t.Errorf("stacks left: %+v", st)
+	}
+	if ns := sb.Portainer.KubeNamespaces(3); len(ns) != 0 {
+		t.Errorf("namespaces left on endpoint 3: %v", ns)
+	}
+	if rel := sb.Portainer.HelmReleases(3); len(rel) != 0 {
+		t.Errorf("Helm releases left on endpoint 3: %v", rel)
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/appmanage/appmanage/apperr"
 	"github.com/appmanage/appmanage/datasources/portainer"
-	"github.com/appmanage/appmanage/library"
 )
 
 // Several endpoints (issue 13): the apps of every endpoint are listed with
@@ -72,13 +71,9 @@ func (v *View) listedEndpoints(ctx context.Context, only int) (map[int]*containe
 		if only != 0 && ep.ID != only {
 			continue
 		}
-		kind := ep.Kind()
-		if kind.Kubernetes() {
-			// No Docker proxy, so no containers/json: the apps of a
-			// Kubernetes endpoint are listed from its workloads, here.
-			continue
-		}
-		if !kind.Docker() {
+		// A Kubernetes endpoint has no Docker proxy: cachedContainers lists
+		// its Deployments instead of containers/json (kubeContainers).
+		if kind := ep.Kind(); !kind.Docker() && !kind.Kubernetes() {
 			continue // Azure container instances, unknown types: appmanage deploys nothing there
 		}
 		if ep.Status == portainer.EndpointStatusDown {
@@ -147,7 +142,8 @@ func (v *View) withoutDownEndpoints(problems []error) []error {
 
 // knownContainers is an endpoint's container index for the lazy fields of
 // its apps, or nil (and no error) when there is none to read: the endpoint
-// is not a Docker host, or the listing already reported that its containers
+// is neither a Docker host nor Kubernetes (whose Deployments cachedContainers
+// lists as containers), or the listing already reported that its containers
 // cannot be read. An app's fields then show no containers instead of adding
 // one more error per app to the listing's one.
 func (v *View) knownContainers(ctx context.Context, endpointID int) (*containerIndex, error) {
@@ -157,7 +153,7 @@ func (v *View) knownContainers(ctx context.Context, endpointID int) (*containerI
 	if unread {
 		return nil, nil
 	}
-	if ep, ok := v.endpointOf(ctx, endpointID); ok && !ep.Kind().Docker() {
+	if ep, ok := v.endpointOf(ctx, endpointID); ok && !ep.Kind().Docker() && !ep.Kind().Kubernetes() {
 		return nil, nil
 	}
 	return v.getContainers(ctx, endpointID)
@@ -226,23 +222,6 @@ func (v *View) endpointsWithApps(ctx context.Context) ([]EndpointSummary, error)
 		out[i] = EndpointSummary{Endpoint: ep, Apps: count[ep.ID]}
 	}
 	return out, nil
-}
-
-// refuseEndpointKind refuses, in preflight, an install whose material has
-// no form for the endpoint's type: the library's apps are docker-compose
-// material, which runs on Docker endpoints (local, agent, Edge agent) only.
-// Kubernetes material (manifests, Helm charts) is what a Kubernetes
-// endpoint would take; an app that ships it is accepted here.
-func refuseEndpointKind(ep *portainer.Endpoint, app *library.App) error {
-	kind := ep.Kind()
-	switch {
-	case kind.Docker():
-		return nil
-	case kind.Kubernetes():
-		return apperr.Precondition("endpointId", "%s is a Kubernetes endpoint (%s) and app %s has no Kubernetes material (manifests or a Helm chart), only docker-compose: choose a Docker endpoint",
-			endpointLabel(*ep), kind, app.Name)
-	}
-	return apperr.Precondition("endpointId", "%s is of type %d (%s), where appmanage deploys nothing: choose a Docker endpoint", endpointLabel(*ep), ep.Type, kind)
 }
 
 // MigrateApp would move an app to another endpoint. The seed defers it

@@ -149,22 +149,29 @@ func TestAppsAcrossEndpoints(t *testing.T) {
 
 }
 
-// Compose material goes to Docker endpoints only; every other kind is
-// refused in preflight, naming the endpoint.
-func TestRefuseEndpointKind(t *testing.T) {
-	app := &library.App{Name: "whoami"}
+// Material goes where it has a form: compose-only material to Docker
+// endpoints; every other kind is refused in preflight, naming the endpoint.
+func TestMaterialForEndpointKind(t *testing.T) {
+	lib, err := library.Default(testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, ok := lib.Get("nginx")
+	if !ok || len(app.MaterialKinds()) != 1 {
+		t.Fatalf("nginx: %v %v, want a compose-only library app", ok, app)
+	}
 	for _, c := range []struct {
 		typ  int
 		want string // "" accepted
 	}{
 		{1, ""}, {2, ""}, {4, ""},
-		{3, "endpoint 7 (x) is of type 3 (AZURE), where appmanage deploys nothing"},
-		{5, "endpoint 7 (x) is a Kubernetes endpoint (KUBERNETES) and app whoami has no Kubernetes material"},
-		{6, "is a Kubernetes endpoint (KUBERNETES_AGENT)"},
-		{7, "is a Kubernetes endpoint (KUBERNETES_EDGE_AGENT)"},
-		{9, "is of type 9 (UNKNOWN)"},
+		{3, "endpoint 7 (x) is of type AZURE, where appmanage deploys nothing"},
+		{5, "app nginx has only compose material (COMPOSE), which Portainer cannot deploy on Kubernetes endpoint 7 (x)"},
+		{6, "cannot deploy on Kubernetes endpoint 7"},
+		{7, "cannot deploy on Kubernetes endpoint 7"},
+		{9, "is of type UNKNOWN"},
 	} {
-		err := refuseEndpointKind(&portainer.Endpoint{ID: 7, Name: "x", Type: c.typ}, app)
+		_, err := materialFor(app, &portainer.Endpoint{ID: 7, Name: "x", Type: c.typ})
 		if c.want == "" {
 			if err != nil {
 				t.Errorf("type %d: %v", c.typ, err)

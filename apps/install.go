@@ -56,10 +56,9 @@ func (s *Service) Install(ctx context.Context, req InstallRequest) (*ops.Operati
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseEndpointKind(ep, app); err != nil {
-		return nil, err
-	}
 	in.EndpointID, in.Actor = ep.ID, actor(ctx)
+	// kubeInstall refuses material without a form for the endpoint's type
+	// (materialFor), and takes over the install on a Kubernetes endpoint.
 	if op, done, err := s.kubeInstall(ctx, req.IdempotencyKey, in, app, ep); done {
 		return op, err
 	}

@@ -31,9 +31,6 @@ func (s *Service) PlanInstall(ctx context.Context, req InstallRequest) (*Install
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseEndpointKind(ep, app); err != nil {
-		return nil, err
-	}
 	in.EndpointID = ep.ID
 	if plan, done, err := s.kubePlan(ctx, in, app, ep); done {
 		if err == nil {
