@@ -152,6 +152,8 @@ type Service struct {
 	diffs   *lru.Cache[diffKey, string] // diffs between two commits (immutable)
 
 	drift driftState // the reconciler's last pass
+
+	srcResolver atomic.Pointer[SourceResolver] // nil: net.DefaultResolver (installFromSource)
 }
 
 // New builds the service and registers its workflows with the engine.
