@@ -181,3 +181,6 @@ func (l liveStacks) PullImage(ctx context.Context, endpointID int, ref string, a
 func (l liveRepos) ListRepos(ctx context.Context) ([]gitea.Repository, error) {
 	return l.s.ups(ctx).repos.ListRepos(ctx)
 }
+func (l liveRepos) MigrateRepo(ctx context.Context, name string, opts gitea.MigrateOptions) (*gitea.Repository, error) {
+	return l.s.ups(ctx).repos.MigrateRepo(ctx, name, opts)
+}
