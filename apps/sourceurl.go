@@ -113,7 +113,11 @@ func ParseSourceURL(field, raw string) (*SourceURL, error) {
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#") {
 		return nil, bad("must not have a query or fragment")
 	}
-	if strings.Contains(u.Host, "%") {
+	authority := raw[len(u.Scheme)+3:]
+	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+		authority = authority[:i]
+	}
+	if strings.Contains(authority, "%") || strings.Contains(u.Host, "%") || !utf8.ValidString(u.Host) {
 		return nil, bad("must not percent-encode its host or name an IPv6 zone")
 	}
 	host := u.Hostname()
@@ -260,6 +264,8 @@ func CheckSourceURL(ctx context.Context, field, raw string, res SourceResolver, 
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(su.Host); err == nil {
 		addrs = []netip.Addr{a}
+	} else if su.Host == "localhost" || strings.HasSuffix(su.Host, ".localhost") {
+		addrs = []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})} // RFC 6761
 	} else {
 		lctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 		defer cancel()
