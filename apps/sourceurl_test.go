@@ -79,10 +79,10 @@ func TestCheckSourceURLRefusesHostileValues(t *testing.T) {
 
 func TestCheckSourceURLAccepts(t *testing.T) {
 	for raw, clean := range map[string]string{
-		"https://git.example.com/acme/hello.git":      "https://git.example.com/acme/hello.git",
-		"http://GIT.example.com:8080/acme/hello":      "http://git.example.com:8080/acme/hello",
-		"git://git.example.com/acme/hello.git":        "git://git.example.com/acme/hello.git",
-		"https://93.184.216.34/acme/hello.git":        "https://93.184.216.34/acme/hello.git",
+		"https://git.example.com/acme/hello.git":     "https://git.example.com/acme/hello.git",
+		"http://GIT.example.com:8080/acme/hello":     "http://git.example.com:8080/acme/hello",
+		"git://git.example.com/acme/hello.git":       "git://git.example.com/acme/hello.git",
+		"https://93.184.216.34/acme/hello.git":       "https://93.184.216.34/acme/hello.git",
 		"https://[2606:2800:220:1::]/acme/hello.git": "https://[2606:2800:220:1::]/acme/hello.git",
 	} {
 		su, err := CheckSourceURL(context.Background(), "gitUrl", raw, testResolver, false)
