@@ -281,3 +281,40 @@ func TestInstallFromSourceValidation(t *testing.T) {
 		t.Fatalf("allowPrivateSourceUrls=true still refuses a private host: %v", err)
 	}
 }
+
+// A from-source app gets the push webhook on the branch it deploys (here
+// the source's default branch, trunk); a push there rebuilds it.
+func TestInstallFromSourcePushRebuilds(t *testing.T) {
+	e := newEnv(t)
+	e.Gitea.AddRemote(srcURL, giteafake.Remote{DefaultBranch: "trunk", Files: helloFiles()})
+	e.prepSource()
+	e.Svc.cfg.WebhookURL = "http://appmanage.test/hooks/gitea"
+	req := srcRequest
+	req.Auth, req.Domains = nil, nil
+	if op := e.installSource(req); op.Status != ops.StatusSucceeded {
+		t.Fatalf("%s: %s", op.Status, op.Error)
+	}
+	hooks := e.Gitea.Hooks(e.Owner, srcApp)
+	if len(hooks) != 1 || hooks[0].BranchFilter != "trunk" {
+		t.Fatalf("hooks: %+v", hooks)
+	}
+	if st := e.Portainer.Stacks()[0]; st.GitConfig.ReferenceName != "refs/heads/trunk" {
+		t.Fatalf("the stack deploys %s, want the source's default branch", st.GitConfig.ReferenceName)
+	}
+	before := e.Gitea.Branch(e.Owner, srcApp, "trunk")
+	if _, err := e.Repos.CommitFiles(context.Background(), srcApp, gitea.Commit{Branch: "trunk", Message: "fix",
+		Files: []gitea.FileChange{{Operation: gitea.OpCreate, Path: "fix.txt", Content: []byte("x\n")}}}); err != nil {
+		t.Fatal(err)
+	}
+	body := e.Gitea.PushPayload(e.Owner, srcApp, "trunk", before)
+	res, err := e.Svc.GiteaPush(context.Background(), "push", sign(hooks[0].Secret, body), body)
+	if err != nil || res.Operation == nil {
+		t.Fatalf("push: %+v %v", res, err)
+	}
+	if done := e.wait(res.Operation); done.Status != ops.StatusSucceeded || done.Kind != KindRedeploy {
+		t.Fatalf("redeploy: %s %s", done.Status, done.Error)
+	}
+	if n := e.Portainer.Builds(srcApp); n != 2 {
+		t.Fatalf("the push did not rebuild: %d builds", n)
+	}
+}
