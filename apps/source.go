@@ -719,3 +719,25 @@ var sourceKinds = []string{KindInstall, KindInstallSource}
 // isInstallKind reports whether kind makes an app exist (install or
 // installFromSource).
 func isInstallKind(kind string) bool { return slices.Contains(sourceKinds, kind) }
+
+// latestInstalls is LatestOfKind over both install kinds: per app, the
+// newer of its latest install and its latest installFromSource.
+func latestInstalls(ctx context.Context, lk latestOfKind, ids []string) (map[string]*ops.Operation, error) {
+	out, err := lk.LatestOfKind(ctx, KindInstall, ids)
+	if err != nil {
+		return nil, err
+	}
+	src, err := lk.LatestOfKind(ctx, KindInstallSource, ids)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = map[string]*ops.Operation{}
+	}
+	for id, op := range src {
+		if cur := out[id]; cur == nil || op.CreatedAt.After(cur.CreatedAt) {
+			out[id] = op
+		}
+	}
+	return out, nil
+}

@@ -318,3 +318,44 @@ func TestInstallFromSourcePushRebuilds(t *testing.T) {
 		t.Fatalf("the push did not rebuild: %d builds", n)
 	}
 }
+
+// The listing shows a from-source app as any other: INSTALLING while its
+// operation runs, ERROR once it rolled back, with its endpoint; its ports
+// are those the install chose.
+func TestInstallFromSourceInTheListing(t *testing.T) {
+	e := newEnv(t, withDeferredStart())
+	e.Gitea.AddRemote(srcURL, giteafake.Remote{Files: map[string][]byte{"README.md": []byte("no material\n")}})
+	e.prepSource()
+	req := srcRequest
+	req.Auth, req.Domains = nil, nil
+	op, err := e.Svc.InstallFromSource(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() AppStatus {
+		t.Helper()
+		l, err := e.Svc.NewView().Apps(context.Background(), ListQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range l.Apps {
+			if a.ID == srcApp {
+				if a.EndpointID != 1 {
+					t.Fatalf("endpoint %d", a.EndpointID)
+				}
+				return a.Status
+			}
+		}
+		return ""
+	}
+	if s := status(); s != AppInstalling {
+		t.Fatalf("queued from-source install listed as %q", s)
+	}
+	e.run()
+	if op = e.wait(op); op.Status != ops.StatusRolledBack {
+		t.Fatalf("%s %s", op.Status, op.Error)
+	}
+	if s := status(); s != AppError {
+		t.Fatalf("rolled-back from-source install listed as %q", s)
+	}
+}
