@@ -123,9 +123,22 @@ func TestInstallFromSourceBuildsTheDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range evs {
+	steps := map[string]bool{}
+	for i, ev := range evs {
 		if strings.Contains(ev.Message, srcToken) {
 			t.Fatalf("an event shows the token: %s", ev.Message)
+		}
+		if i > 0 && ev.Seq != evs[i-1].Seq+1 {
+			t.Fatalf("event seq %d follows %d", ev.Seq, evs[i-1].Seq)
+		}
+		steps[ev.Step] = true
+	}
+	if len(evs) == 0 || !evs[len(evs)-1].Terminal || evs[len(evs)-1].Progress != 100 {
+		t.Fatalf("the events do not end with a terminal one at 100%%: %+v", evs[len(evs)-1])
+	}
+	for _, st := range []string{"import", "material", "webhook", "stack", "proxy"} {
+		if !steps[st] {
+			t.Fatalf("no event of step %s", st)
 		}
 	}
 	if bytes.Contains(op.Input, []byte(srcToken)) || strings.Contains(op.Error, srcToken) {
