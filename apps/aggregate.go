@@ -387,7 +387,7 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 			rec.op = op
 			rec.OperationID = op.ID
 			switch op.Kind {
-			case KindInstall:
+			case KindInstall, KindInstallSource:
 				rec.Status = AppInstalling
 			case KindUninstall:
 				rec.Status = AppUninstalling
@@ -404,7 +404,7 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 		created := op.CreatedAt
 		rec.CreatedAt = &created
 		switch {
-		case op.Kind == KindInstall && op.Status.Active():
+		case isInstallKind(op.Kind) && op.Status.Active():
 			rec.Status = AppInstalling
 		case op.Kind == KindUninstall && op.Status.Active():
 			rec.Status = AppUninstalling
@@ -412,7 +412,7 @@ func (v *View) Apps(ctx context.Context, q ListQuery) (*AppList, error) {
 			rec.Status = AppError
 		}
 		var in InstallInput
-		if op.Kind == KindInstall && json.Unmarshal(op.Input, &in) == nil {
+		if isInstallKind(op.Kind) && json.Unmarshal(op.Input, &in) == nil {
 			rec.install = &in
 			rec.EndpointID = in.EndpointID
 		} else {
@@ -553,6 +553,7 @@ func (s *Service) pendingOps(ctx context.Context) (map[string]*ops.Operation, er
 	seen := map[string]bool{}
 	for _, f := range []ops.ListFilter{
 		{Kind: KindInstall, Statuses: append(slices.Clone(active), failed...), Limit: 1000},
+		{Kind: KindInstallSource, Statuses: append(slices.Clone(active), failed...), Limit: 1000},
 		{Kind: KindUninstall, Statuses: append(slices.Clone(active), ops.StatusFailed), Limit: 1000},
 	} {
 		list, err := s.engine.List(ctx, f)
@@ -575,7 +576,7 @@ func (s *Service) pendingOps(ctx context.Context) (map[string]*ops.Operation, er
 		return nil, err
 	}
 	for id, op := range latest {
-		if op == nil || (op.Kind != KindInstall && op.Kind != KindUninstall) || op.Status == ops.StatusSucceeded {
+		if op == nil || (!isInstallKind(op.Kind) && op.Kind != KindUninstall) || op.Status == ops.StatusSucceeded {
 			continue
 		}
 		if op.Kind == KindUninstall && op.Status != ops.StatusFailed && !op.Status.Active() {

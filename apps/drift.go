@@ -61,7 +61,7 @@ type DriftIssue struct {
 }
 
 // installedKinds are the operations that make an app exist or stop existing.
-var installedKinds = []string{KindInstall, KindUninstall}
+var installedKinds = []string{KindInstall, KindInstallSource, KindUninstall}
 
 // installedApps returns, by lower-cased app id, the install of every app
 // whose newest install or uninstall is a succeeded install: the apps
@@ -73,7 +73,7 @@ func (s *Service) installedApps(ctx context.Context) (map[string]*ops.Operation,
 	}
 	out := make(map[string]*ops.Operation, len(latest))
 	for id, op := range latest {
-		if op.Kind == KindInstall && op.Status == ops.StatusSucceeded {
+		if isInstallKind(op.Kind) && op.Status == ops.StatusSucceeded {
 			out[strings.ToLower(id)] = op
 		}
 	}

@@ -111,6 +111,8 @@ func (s *Service) RestartApp(ctx context.Context, id, idempotencyKey string) (*o
 // RedeployApp pulls the repository again and recreates the containers,
 // with the stack's full current git settings and our credentials.
 func (s *Service) RedeployApp(ctx context.Context, id string, pullImages bool, idempotencyKey string) (*ops.Operation, error) {
+	// An app built from source rebuilds its image from the newest commit.
+	pullImages = pullImages || s.FromSource(ctx, id)
 	if op, done, err := s.kubeLifecycle(ctx, KindRedeploy, id, idempotencyKey, LifecycleInput{PullImages: pullImages}); done {
 		return op, err
 	}

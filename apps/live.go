@@ -207,4 +207,11 @@ func (l liveStacks) ListDeployments(ctx context.Context, endpointID int, namespa
 }
 func (l liveStacks) ScaleDeployment(ctx context.Context, endpointID int, namespace, name string, replicas int, annotations map[string]*string) error {
 	return l.s.ups(ctx).stacks.ScaleDeployment(ctx, endpointID, namespace, name, replicas, annotations)
+
+}
+
+// Apps built from source (source.go).
+
+func (l liveRepos) MigrateRepo(ctx context.Context, name string, opts gitea.MigrateOptions) (*gitea.Repository, error) {
+	return l.s.ups(ctx).repos.MigrateRepo(ctx, name, opts)
 }

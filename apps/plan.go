@@ -113,7 +113,7 @@ func (v *View) Ports(ctx context.Context, refs []AppRef) ([][]PlannedPort, []err
 			ids = append(ids, r.ID)
 		}
 	}
-	latest, err := lk.LatestOfKind(ctx, KindInstall, ids)
+	latest, err := latestInstalls(ctx, lk, ids)
 	return fill(refs, err, func(i int) ([]PlannedPort, error) {
 		op := latest[refs[i].ID]
 		if op == nil {

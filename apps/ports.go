@@ -228,7 +228,7 @@ func (s *Service) takenPorts(ctx context.Context, endpoint int) (map[int]string,
 			}
 		}
 		if len(stopped) > 0 {
-			latest, err := lk.LatestOfKind(ctx, KindInstall, stopped)
+			latest, err := latestInstalls(ctx, lk, stopped)
 			if err != nil {
 				return nil, err
 			}

@@ -35,6 +35,7 @@ type Repos interface {
 	CreateHook(ctx context.Context, name string, opts gitea.HookOptions) (*gitea.Hook, error)
 	ListHooks(ctx context.Context, name string) ([]gitea.Hook, error)
 	DeleteHook(ctx context.Context, name string, id int64) error
+	MigrateRepo(ctx context.Context, name string, opts gitea.MigrateOptions) (*gitea.Repository, error)
 }
 
 // Stacks is what apps needs from Portainer.
@@ -153,6 +154,8 @@ type Service struct {
 	diffs   *lru.Cache[diffKey, string] // diffs between two commits (immutable)
 
 	drift driftState // the reconciler's last pass
+
+	srcResolver atomic.Pointer[SourceResolver] // nil: net.DefaultResolver (installFromSource)
 }
 
 // New builds the service and registers its workflows with the engine.
@@ -180,7 +183,7 @@ func New(repos Repos, stacks Stacks, proxies Proxies, catalog Catalog, engine En
 	// Through the live client set, like every other Portainer call.
 	s.images = portainerImages{s.stacks}
 	workflows := append(append([]ops.Workflow{s.installWorkflow(), s.uninstallWorkflow(), s.repairWorkflow()}, s.lifecycleWorkflows()...), s.domainWorkflows()...)
-	workflows = append(append(workflows, s.materialWorkflows()...), s.upgradeWorkflow())
+	workflows = append(append(workflows, s.materialWorkflows()...), s.upgradeWorkflow(), s.sourceWorkflow())
 	for _, w := range workflows {
 		engine.Register(s.invalidating(w))
 	}

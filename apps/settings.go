@@ -128,6 +128,13 @@ var settingDefs = []SettingDef{
 			}
 			return nil
 		}},
+	{Key: "allowPrivateSourceUrls", Description: "true: installFromSource may import from loopback, link-local and private addresses (the local network); false (default): such gitUrl hosts are refused.",
+		validate: func(v string) error {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return apperr.Invalid("value", "want true or false")
+			}
+			return nil
+		}},
 	{Key: "autoRepair", Description: "true: the reconciler starts repairApp for every app whose drift is all repairable; false (default): it only reports.",
 		validate: func(v string) error {
 			if _, err := strconv.ParseBool(v); err != nil {

@@ -56,7 +56,7 @@ func (s *Service) Uninstall(ctx context.Context, appID string, purgeData bool, i
 		if err != nil {
 			return nil, err
 		}
-		if op := last[appID]; op != nil && op.Kind == KindInstall {
+		if op := last[appID]; op != nil && isInstallKind(op.Kind) {
 			var ii InstallInput
 			if err := json.Unmarshal(op.Input, &ii); err == nil {
 				in.EndpointID, in.Kubernetes = ii.EndpointID, ii.Material != ""

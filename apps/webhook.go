@@ -101,7 +101,11 @@ func (s *Service) stepWebhook(ctx context.Context, r *ops.Run) error {
 		}
 	}
 	if rec.HookID == 0 {
-		h, err := s.repos.CreateHook(ctx, appID, gitea.HookOptions{URL: s.cfg.WebhookURL, Secret: rec.Secret, BranchFilter: "main"})
+		branch := "main"
+		if ok, err := r.Get(keySourceBranch, &branch); err != nil || !ok {
+			branch = "main" // an install: its material is on main
+		}
+		h, err := s.repos.CreateHook(ctx, appID, gitea.HookOptions{URL: s.cfg.WebhookURL, Secret: rec.Secret, BranchFilter: branch})
 		if err != nil {
 			return retryIfTransient(upstreamErr("gitea", err, "create the push webhook"))
 		}
@@ -122,7 +126,7 @@ func (s *Service) undoWebhook(ctx context.Context, r *ops.Run) error {
 	if err != nil || rec == nil {
 		return err
 	}
-	if r.Kind() == KindInstall && rec.Operation != r.OperationID() {
+	if isInstallKind(r.Kind()) && rec.Operation != r.OperationID() {
 		return nil // another installation's
 	}
 	if rec.HookID != 0 {
@@ -147,7 +151,10 @@ func (s *Service) undoWebhook(ctx context.Context, r *ops.Run) error {
 // stepDeleteWebhook is uninstall's: remove the webhook (before the
 // repository, which would take it along) and forget the secret.
 func (s *Service) stepDeleteWebhook(ctx context.Context, r *ops.Run) error {
-	return s.undoWebhook(ctx, r)
+	if err := s.undoWebhook(ctx, r); err != nil {
+		return err
+	}
+	return s.saveSourceRecord(ctx, r.AppID(), nil) // an app built from source is one no more
 }
 
 // PushResult says what a push webhook delivery did.

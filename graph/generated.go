@@ -286,6 +286,7 @@ type ComplexityRoot struct {
 		DisableAppProxies func(childComplexity int, id string) int
 		EnableAppProxies  func(childComplexity int, id string) int
 		InstallApp        func(childComplexity int, input model.InstallAppInput) int
+		InstallFromSource func(childComplexity int, input model.InstallFromSourceInput) int
 		MigrateApp        func(childComplexity int, id string, endpointID int) int
 		RedeployApp       func(childComplexity int, id string, pullImages *bool, idempotencyKey *string) int
 		RepairApp         func(childComplexity int, id string) int
@@ -539,6 +540,7 @@ type MutationResolver interface {
 	UpdateSettings(ctx context.Context, input []model.SettingInput) ([]model.Setting, error)
 	CreateAPIKey(ctx context.Context, name string, scope string) (*model.CreatedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error)
+	InstallFromSource(ctx context.Context, input model.InstallFromSourceInput) (*model.Operation, error)
 }
 type OperationResolver interface {
 	Events(ctx context.Context, obj *model.Operation, afterSeq *int) ([]model.OperationEvent, error)
@@ -1650,6 +1652,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.InstallApp(childComplexity, args["input"].(model.InstallAppInput)), true
+	case "Mutation.installFromSource":
+		if e.ComplexityRoot.Mutation.InstallFromSource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_installFromSource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InstallFromSource(childComplexity, args["input"].(model.InstallFromSourceInput)), true
 	case "Mutation.migrateApp":
 		if e.ComplexityRoot.Mutation.MigrateApp == nil {
 			break
@@ -2659,7 +2672,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("EnvVarInput", ec.unmarshalInputEnvVarInput),
 			graphql.NewInputUnmarshaler("FileChangeInput", ec.unmarshalInputFileChangeInput),
 			graphql.NewInputUnmarshaler("InstallAppInput", ec.unmarshalInputInstallAppInput),
+			graphql.NewInputUnmarshaler("InstallFromSourceInput", ec.unmarshalInputInstallFromSourceInput),
 			graphql.NewInputUnmarshaler("SettingInput", ec.unmarshalInputSettingInput),
+			graphql.NewInputUnmarshaler("SourceAuthInput", ec.unmarshalInputSourceAuthInput),
 			graphql.NewInputUnmarshaler("UpdateAppGitInput", ec.unmarshalInputUpdateAppGitInput),
 		)
 	}
@@ -2753,7 +2768,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/drift.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/kubernetes.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/upgrade.graphqls"
+//go:embed "schema/app.graphqls" "schema/audit.graphqls" "schema/catalog.graphqls" "schema/drift.graphqls" "schema/endpoint.graphqls" "schema/health.graphqls" "schema/history.graphqls" "schema/images.graphqls" "schema/kubernetes.graphqls" "schema/operation.graphqls" "schema/proxy.graphqls" "schema/schema.graphqls" "schema/settings.graphqls" "schema/source.graphqls" "schema/upgrade.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2778,6 +2793,7 @@ var sources = []*ast.Source{
 	{Name: "schema/proxy.graphqls", Input: sourceData("schema/proxy.graphqls"), BuiltIn: false},
 	{Name: "schema/schema.graphqls", Input: sourceData("schema/schema.graphqls"), BuiltIn: false},
 	{Name: "schema/settings.graphqls", Input: sourceData("schema/settings.graphqls"), BuiltIn: false},
+	{Name: "schema/source.graphqls", Input: sourceData("schema/source.graphqls"), BuiltIn: false},
 	{Name: "schema/upgrade.graphqls", Input: sourceData("schema/upgrade.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3866,6 +3882,20 @@ func (ec *executionContext) field_Mutation_installApp_args(ctx context.Context, 
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.InstallAppInput, error) {
 			return ec.unmarshalNInstallAppInput2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallAppInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_installFromSource_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.InstallFromSourceInput, error) {
+			return ec.unmarshalNInstallFromSourceInput2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallFromSourceInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -9672,6 +9702,50 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_installFromSource(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_installFromSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InstallFromSource(ctx, fc.Args["input"].(model.InstallFromSourceInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Operation) graphql.Marshaler {
+			return ec.marshalNOperation2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_installFromSource(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Operation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_installFromSource_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Operation_id(ctx context.Context, field graphql.CollectedField, obj *model.Operation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14235,6 +14309,118 @@ func UnmarshalInstallAppInput(ctx context.Context, raw any) (model.InstallAppInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputInstallFromSourceInput(ctx context.Context, obj any) (model.InstallFromSourceInput, error) {
+	var it model.InstallFromSourceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"appId", "gitUrl", "ref", "dockerfile", "contextPath", "port", "domains", "env", "endpointId", "auth", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "appId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppID = data
+		case "gitUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gitUrl"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GitURL = data
+		case "ref":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ref"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ref = data
+		case "dockerfile":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dockerfile"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Dockerfile = data
+		case "contextPath":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contextPath"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContextPath = data
+		case "port":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("port"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Port = data
+		case "domains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domains"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domains = data
+		case "env":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("env"))
+			data, err := ec.unmarshalOEnvVarInput2ᚕgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐEnvVarInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Env = data
+		case "endpointId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endpointId"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndpointID = data
+		case "auth":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("auth"))
+			data, err := ec.unmarshalOSourceAuthInput2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐSourceAuthInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Auth = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInstallFromSourceInput unmarshals raw into the InstallFromSourceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInstallFromSourceInput(ctx context.Context, raw any) (model.InstallFromSourceInput, error) {
+	var out model.InstallFromSourceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InstallFromSourceInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSettingInput(ctx context.Context, obj any) (model.SettingInput, error) {
 	var it model.SettingInput
 	if obj == nil {
@@ -14281,6 +14467,55 @@ func (ec *executionContext) unmarshalInputSettingInput(ctx context.Context, obj 
 func UnmarshalSettingInput(ctx context.Context, raw any) (model.SettingInput, error) {
 	var out model.SettingInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SettingInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSourceAuthInput(ctx context.Context, obj any) (model.SourceAuthInput, error) {
+	var it model.SourceAuthInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"username", "token"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "username":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("username"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Username = data
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSourceAuthInput unmarshals raw into the SourceAuthInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSourceAuthInput(ctx context.Context, raw any) (model.SourceAuthInput, error) {
+	var out model.SourceAuthInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SourceAuthInput", raw, &out)
 	return out, err
 }
 
@@ -16072,6 +16307,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "installFromSource":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_installFromSource(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -18157,6 +18399,11 @@ func (ec *executionContext) unmarshalNInstallAppInput2githubᚗcomᚋappmanage�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNInstallFromSourceInput2githubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallFromSourceInput(ctx context.Context, v any) (model.InstallFromSourceInput, error) {
+	res, err := ec.unmarshalInputInstallFromSourceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNInstallPlan2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐInstallPlan(ctx context.Context, sel ast.SelectionSet, v *model.InstallPlan) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "InstallPlan!")
@@ -18992,6 +19239,14 @@ func (ec *executionContext) unmarshalOSettingInput2ᚕgithubᚗcomᚋappmanage�
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSourceAuthInput2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐSourceAuthInput(ctx context.Context, v any) (*model.SourceAuthInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSourceAuthInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOStack2ᚖgithubᚗcomᚋappmanageᚋappmanageᚋgraphᚋmodelᚐStack(ctx context.Context, sel ast.SelectionSet, v *model.Stack) graphql.Marshaler {

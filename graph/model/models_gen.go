@@ -319,6 +319,32 @@ type InstallAppInput struct {
 	AllowUnreachableImages *bool `json:"allowUnreachableImages,omitempty"`
 }
 
+type InstallFromSourceInput struct {
+	// The name of this instance: ^[a-z][a-z0-9]{1,19}$; also the Gitea repository the source is imported into.
+	AppID string `json:"appId"`
+	// The repository to build: http://, https:// or git:// only, without credentials (give them in
+	// auth). Loopback, link-local, private and CGNAT hosts are refused unless the allowPrivateSourceUrls
+	// setting is true.
+	GitURL string `json:"gitUrl"`
+	// Branch to deploy; the repository's default branch when omitted.
+	Ref *string `json:"ref,omitempty"`
+	// Dockerfile path relative to contextPath (default Dockerfile); used when the repository has no compose file.
+	Dockerfile *string `json:"dockerfile,omitempty"`
+	// Build context inside the repository (default its root).
+	ContextPath *string `json:"contextPath,omitempty"`
+	// Container port the app listens on: published on a free host port (the same number when free) and the port domains are forwarded to.
+	Port    *int     `json:"port,omitempty"`
+	Domains []string `json:"domains,omitempty"`
+	// Environment variables of the built service.
+	Env []EnvVarInput `json:"env,omitempty"`
+	// Portainer endpoint (environment); the configured default when omitted.
+	EndpointID *int `json:"endpointId,omitempty"`
+	// Credentials for a private repository.
+	Auth *SourceAuthInput `json:"auth,omitempty"`
+	// The same key returns the same operation instead of starting a second one.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
 // What installApp would do with an input, decided by the same validation and preflight, writing
 // nothing: the endpoint, W9_URL, the settings (the user's, plus the port settings preflight chose),
 // every host port the compose file publishes and the web port the domains are forwarded to. An
@@ -506,6 +532,14 @@ type Setting struct {
 type SettingInput struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+}
+
+// Credentials Gitea clones a source repository with: never echoed, logged or stored in plain text (kept sealed until the import is done).
+type SourceAuthInput struct {
+	// User name for the remote (default oauth2, which GitHub, GitLab and Gitea accept with a token).
+	Username *string `json:"username,omitempty"`
+	// A token (or password) with read access to the repository.
+	Token string `json:"token"`
 }
 
 type Stack struct {

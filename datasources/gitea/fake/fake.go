@@ -118,6 +118,9 @@ type Server struct {
 	orgs   map[string]*organization // lower-case name
 	tokens map[string]string        // token -> lower-case login
 	repos  map[string]*repo         // lower-case "owner/name"
+
+	remotes    map[remoteKey]*Remote // what a migration can clone (AddRemote)
+	migrations []Migration
 }
 
 // New starts a fake on a loopback port. Close it when done.
@@ -334,6 +337,7 @@ func (s *Server) routes() *http.ServeMux {
 	h(RouteCreateHook, s.handleCreateHook)
 	h(RouteListHooks, s.handleListHooks)
 	h(RouteDeleteHook, s.handleDeleteHook)
+	h(RouteMigrate, s.handleMigrate)
 	h(RouteInfoRefs, s.handleInfoRefs)
 	h(RouteWebRawCommit, s.handleWebRaw)
 	h(RouteWebRawBranch, s.handleWebRaw)

@@ -126,6 +126,9 @@ type repo struct {
 	commits  map[string]*commit
 	blobs    map[string][]byte
 	hooks    []*hook // webhooks, oldest first
+
+	mirror      bool   // migrated as a mirror
+	originalURL string // migrated from
 }
 
 func (r *repo) empty() bool { return len(r.branches) == 0 }

@@ -166,6 +166,7 @@ func (s *Server) repoJSON(r *repo, u *account) apiRepo {
 		AllowMergeCommits: true, AllowRebase: true, AllowRebaseExplicit: true, AllowSquashMerge: true,
 		AllowFastForwardOnlyMerge: true, AllowRebaseUpdate: true, DefaultMergeStyle: "merge",
 		ObjectFormatName: "sha1", MirrorUpdated: zeroTime, Topics: []string{}, Licenses: []string{},
+		Mirror: r.mirror, OriginalURL: r.originalURL,
 	}
 }
 

@@ -266,7 +266,8 @@ type wanted struct {
 	service string
 	number  int
 	hash    string
-	volumes []Volume // named volumes it needs
+	volumes []Volume   // named volumes it needs
+	build   *buildSpec // the service's build: section (build.go), nil without
 }
 
 // plan turns a loaded project into the containers `compose up` would run.

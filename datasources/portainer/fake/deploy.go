@@ -201,11 +201,28 @@ func (s *Server) composeUpLocked(endpointID int, project string, ws []wanted, o 
 	// pulls them all).
 	var progress []string
 	var pulled []string
+	built := map[string]bool{}
 	for _, st := range steps {
 		if st.keep != nil {
 			continue
 		}
 		img := st.w.c.Image
+		if st.w.build != nil {
+			// Built, not pulled (build.go): when missing, or rebuilt on a
+			// redeploy with PullImage; once per service.
+			norm, err := normalizeRef(img)
+			if err != nil {
+				return &composeErr{progress: progress, last: fmt.Sprintf("invalid reference format: %q", img)}
+			}
+			if built[st.w.service] || !o.pull && s.findImageLocked(endpointID, norm) != nil {
+				continue
+			}
+			if err := s.buildLocked(endpointID, project, st.w, &progress); err != nil {
+				return err
+			}
+			built[st.w.service] = true
+			continue
+		}
 		norm, err := normalizeRef(img)
 		if err != nil {
 			return &composeErr{progress: progress, last: fmt.Sprintf("invalid reference format: %q", img)}

@@ -237,6 +237,12 @@ func (s *Server) clone(ctx context.Context, src gitSource, entry string, additio
 				return nil, err
 			}
 		}
+		// The Dockerfiles of services built from the clone (build.go).
+		for _, df := range buildRefs(res.Files[cleanRepoPath(f)]) {
+			if err := get(joinRepo(dirOf(f), df)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return res, nil
 }

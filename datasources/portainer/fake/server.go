@@ -110,6 +110,8 @@ type Server struct {
 	pullAuths   map[string]string            // X-Registry-Auth user of the last pull, by reference
 	cutPulls    map[string]int               // CutPull: pulls left to cut off, by reference
 	kube        *kubeState                   // Kubernetes environments (kubernetes.go)
+	failBuilds  map[string]string            // FailBuild: project -> the failing step's output
+	builds      map[string]int               // images built, by project
 
 	// rev counts changes of the state above; the encoded lists below are
 	// valid only at the rev they were made at.

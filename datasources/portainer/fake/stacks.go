@@ -147,7 +147,11 @@ func (s *Server) planStack(ctx context.Context, name string, files map[string][]
 	for _, f := range append([]string{entry}, additional...) {
 		configFiles = append(configFiles, projectPath+"/"+cleanRepoPath(f))
 	}
-	return plan(p, projectPath, configFiles)
+	ws, err := plan(p, projectPath, configFiles)
+	if err == nil {
+		attachBuilds(p, ws, files, projectPath)
+	}
+	return ws, err
 }
 
 // uniqueLocked is 4.1 step 5: a stack of that name on the env, or a webhook
