@@ -33,15 +33,13 @@ var AllUpstreams = []string{Gitea, Portainer, NPM}
 
 // Config is the server's start-up configuration.
 type Config struct {
-	Listen     string
-	DataDir    string
-	LogLevel   slog.Level
-	LogFormat  string // text | json
-	LibraryDir string // "" = the embedded library
-	Sandbox    []string
-	// SandboxLatency delays every call to a sandbox fake (to watch an
-	// install's progress in the console, and for the console's browser test).
-	SandboxLatency time.Duration
+	Listen         string
+	DataDir        string
+	LogLevel       slog.Level
+	LogFormat      string // text | json
+	LibraryDir     string // "" = the embedded library
+	Sandbox        []string
+	SandboxLatency time.Duration // delays every call to a sandbox fake (--sandbox-latency)
 	AllowedOrigins []string
 	PublicHost     string // host used in W9_URL when an app has no domain
 	WebhookURL     string // appmanage's /hooks/gitea as Gitea reaches it; "" = no push webhooks
