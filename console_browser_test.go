@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/sync/errgroup"
 
@@ -83,14 +86,21 @@ func newConsoleDriver(t *testing.T, base string) *consoleDriver {
 
 func (d *consoleDriver) helpers() {
 	d.t.Helper()
-	browsertest.WaitFor[bool](d.t, d.b, "the page's helpers", consoleHelpers, 10*time.Second)
+	browsertest.WaitFor[bool](d.t, d.b, "the page's helpers", consoleHelpers, 30*time.Second)
 }
 
 // wait polls a JavaScript condition (helpers loaded).
 func (d *consoleDriver) wait(what, cond string, limit time.Duration) {
 	d.t.Helper()
 	d.helpers()
-	browsertest.WaitFor[bool](d.t, d.b, what, "(() => { try { return !!("+cond+"); } catch (e) { return false; } })()", limit)
+	expr := "(() => { try { return !!(" + cond + "); } catch (e) { return false; } })()"
+	if _, err := chromedp.Run(d.b.Context(), chromedp.Poll[bool](expr, chromedp.WithPollingInterval(25*time.Millisecond),
+		chromedp.WithPollingTimeout(limit))); err != nil {
+		d.shot("failure.png")
+		d.t.Fatalf("waiting for %s (%s): %v\npage text: %s\nconsole:\n  %s", what, cond, err,
+			d.eval(`document.querySelector('main') ? document.querySelector('main').innerText.slice(0, 3000) : document.body.innerText`),
+			strings.Join(d.b.Console(), "\n  "))
+	}
 }
 
 // click clicks the first visible, enabled element matching sel whose text
@@ -157,6 +167,7 @@ func TestConsoleInstallLifecycle(t *testing.T) {
 	// The catalog and its install dialog.
 	d.click("nav a", "Catalog")
 	d.wait("wordpress in the catalog", `document.querySelector('[data-catalog-app=wordpress]')`, 30*time.Second)
+	d.shot("catalog.png")
 	d.fill("#catalog-search", "wordpress")
 	d.click("[data-catalog-app=wordpress] button", "Install wordpress")
 	d.wait("the install dialog", `document.querySelector('dialog[open] #install-appId')`, 10*time.Second)
@@ -279,6 +290,33 @@ func TestConsoleInstallLifecycle(t *testing.T) {
 	d.wait("the uninstall done", `__t.progress() === 100 && document.querySelector('.page-head [data-status=SUCCEEDED]')`, 120*time.Second)
 	d.click("nav a", "Apps")
 	d.wait("no app left", `document.querySelector('.empty') && !document.querySelector('tr[data-app-row=wp1]')`, 30*time.Second)
+
+	// The other pages, for the record (and their console errors).
+	for _, p := range []struct{ nav, ready, shot string }{
+		{"Settings", `document.querySelector('[data-upstream]')`, "settings.png"},
+		{"API keys", `document.querySelector('table[aria-label="API keys"] tbody tr')`, "api-keys.png"},
+		{"Audit log", `document.querySelector('table[aria-label="Audit log"] tbody tr')`, "audit-log.png"},
+		{"Operations", `document.querySelector('table[aria-label=Operations] tbody tr')`, "operations.png"},
+	} {
+		d.click("nav a", p.nav)
+		d.wait(p.nav, p.ready, 30*time.Second)
+		d.shot(p.shot)
+	}
+	// A phone-width screen in the dark.
+	d.b.Do(t, "a phone in the dark",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}),
+	)
+	d.click(".brand button", "Menu")
+	d.click("nav a", "Apps")
+	d.click(".brand button", "Menu")
+	d.click("nav a", "Operations")
+	d.wait("the operations at phone width", `document.querySelector('table[aria-label=Operations] tbody tr')`, 30*time.Second)
+	d.shot("phone-dark-operations.png")
 }
 
 // TestConsoleManyApps measures how long the apps page takes to show 200
@@ -325,5 +363,11 @@ func TestConsoleManyApps(t *testing.T) {
 	d.wait("200 rows", fmt.Sprintf(`document.querySelectorAll('tr[data-app-row]').length === %d`, n), 60*time.Second)
 	ms := d.eval(`Math.round(performance.now())`)
 	t.Logf("apps page with %d apps rendered %s ms after the navigation started (the goal: within 1000 ms; measured, not asserted)", n, ms)
+	t.Logf("of which: %s", d.eval(`(() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const gql = performance.getEntriesByType('resource').filter((r) => r.name.includes('/graphql'));
+  return {domContentLoaded: Math.round(nav.domContentLoadedEventEnd),
+    graphql: gql.map((r) => ({start: Math.round(r.startTime), ms: Math.round(r.duration), q: decodeURIComponent(r.name).slice(r.name.indexOf('query') + 6, r.name.indexOf('query') + 30)}))};
+})()`))
 	d.shot("apps-200.png")
 }

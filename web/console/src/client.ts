@@ -31,9 +31,11 @@ const appChanging = [
   'setDefaultDomain', 'cancelOperation',
 ];
 
+// Only the list: a page showing one app or operation refetches it itself
+// when its operation ends (invalidating a field an open page reads would
+// blank it until the refetch lands).
 function refreshApps(_r: unknown, _a: unknown, cache: Cache) {
   invalidateField(cache, 'apps');
-  invalidateField(cache, 'operations');
 }
 
 export type Clients = { client: Client; ws: WSClient };

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useMutation, useQuery, type AnyVariables, type TypedDocumentNode } from 'urql';
 import { graphql } from '../gql';
 import type { ConsoleAppQuery } from '../gql/graphql';
@@ -91,7 +91,11 @@ export function AppDetailPage({ params }: { params: Record<string, string> }) {
   const [tab, setTab] = useState<Tab>('Overview');
   const [activeOp, setActiveOp] = useState<string | null>(null);
   const [errors, setErrors] = useState<string | null>(null);
-  const app = res.data?.app;
+  // The last answer stays on screen while a refetch runs.
+  const last = useRef<ConsoleAppQuery | undefined>(undefined);
+  if (res.data) last.current = res.data;
+  const data = res.data ?? last.current;
+  const app = data?.app;
 
   // An operation started elsewhere and still running is followed too.
   const running = app?.lastOperation && !['SUCCEEDED', 'FAILED', 'ROLLED_BACK', 'CANCELLED'].includes(app.lastOperation.status) ? app.lastOperation.id : null;
@@ -110,7 +114,7 @@ export function AppDetailPage({ params }: { params: Record<string, string> }) {
 
   if (!app) {
     if (res.error) return <Alert>{errorText(res.error)}</Alert>;
-    if (res.data && !res.data.app) return <Empty>No app {id}. <Link to="/apps">Back to the apps</Link></Empty>;
+    if (data && !data.app) return <Empty>No app {id}. <Link to="/apps">Back to the apps</Link></Empty>;
     return <Loading what={id} />;
   }
   const busy = !!activeOp;
@@ -157,7 +161,7 @@ export function AppDetailPage({ params }: { params: Record<string, string> }) {
         {tab === 'Domains' && <Domains app={app} busy={busy} onStarted={started} />}
         {tab === 'Environment' && <Environment app={app} busy={busy} onStarted={started} />}
         {tab === 'History' && <History app={app} busy={busy} onStarted={started} />}
-        {tab === 'Operations' && <Operations ops={res.data?.operations ?? []} />}
+        {tab === 'Operations' && <Operations ops={data?.operations ?? []} />}
       </div>
     </>
   );
