@@ -52,7 +52,7 @@ export function AuditPage() {
                   <td><code>{e.mutation}</code>{e.source !== 'api' && <div className="muted small">{e.source}</div>}</td>
                   <td>{e.appId ? <Link to={`/apps/${encodeURIComponent(e.appId)}`}>{e.appId}</Link> : '—'}</td>
                   <td>{e.keyName ?? '—'}<div className="muted small">{e.clientAddress}</div></td>
-                  <td>{e.operationId ? <Link to={`/operations/${e.operationId}`}>{e.operationId}</Link> : <span className={e.errorCode ? 'bad-text' : 'ok-text'}>{e.outcome}</span>}</td>
+                  <td>{e.operationId ? <Link to={`/operations/${e.operationId}`} title={e.operationId}><span className="ok-text">OK</span> · operation {e.operationId.slice(0, 8)}</Link> : <span className={e.errorCode ? 'bad-text' : 'ok-text'}>{e.outcome}</span>}</td>
                   <td className="hide-sm"><code className="args">{JSON.stringify(e.arguments)}</code></td>
                 </tr>
               ))}

@@ -264,15 +264,15 @@ export function OperationsPage() {
       {ops.length > 0 && (
         <div className="card table-wrap">
           <table className="table" aria-label="Operations">
-            <thead><tr><th>Operation</th><th>App</th><th>Status</th><th>Progress</th><th className="hide-sm">Started</th></tr></thead>
+            <thead><tr><th>Operation</th><th>App</th><th>Status</th><th className="hide-sm">Progress</th><th>Started</th></tr></thead>
             <tbody>
               {ops.map((o) => (
                 <tr key={o.id}>
-                  <td><Link to={`/operations/${o.id}`} className="strong">{human(o.kind)}</Link> <span className="muted small">{o.id}</span></td>
+                  <td><Link to={`/operations/${o.id}`} className="strong">{human(o.kind)}</Link> <span className="muted small hide-sm">{o.id}</span></td>
                   <td><Link to={`/apps/${encodeURIComponent(o.appId)}`}>{o.appId}</Link></td>
                   <td><Badge status={o.status} /></td>
-                  <td className="progress-cell"><Progress value={o.progress} label={`${o.kind} ${o.appId} progress`} /></td>
-                  <td className="hide-sm"><When at={o.createdAt} /></td>
+                  <td className="progress-cell hide-sm"><Progress value={o.progress} label={`${o.kind} ${o.appId} progress`} /></td>
+                  <td><When at={o.createdAt} /></td>
                 </tr>
               ))}
             </tbody>
