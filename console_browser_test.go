@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -370,4 +372,42 @@ func TestConsoleManyApps(t *testing.T) {
     graphql: gql.map((r) => ({start: Math.round(r.startTime), ms: Math.round(r.duration), q: decodeURIComponent(r.name).slice(r.name.indexOf('query') + 6, r.name.indexOf('query') + 30)}))};
 })()`))
 	d.shot("apps-200.png")
+}
+
+// TestConsoleRoutes checks the console takes / and the client routes
+// without shadowing the API's routes.
+func TestConsoleRoutes(t *testing.T) {
+	srv := startServer(t)
+	consoleCode := http.StatusOK
+	if !console.Built() {
+		consoleCode = http.StatusServiceUnavailable // the "run make build" page
+	}
+	for _, c := range []struct {
+		method, path string
+		code         int
+		contains     string
+	}{
+		{"GET", "/", consoleCode, "<html"},
+		{"GET", "/apps/wp1", consoleCode, "<html"},
+		{"GET", "/operations/x", consoleCode, "<html"},
+		{"GET", "/graphiql", http.StatusOK, "graphiql"},
+		{"GET", "/healthz", http.StatusOK, "ok"},
+		{"GET", "/readyz", http.StatusOK, "ready"},
+		{"GET", "/metrics", http.StatusOK, "appmanage_"},
+		{"GET", "/graphql?query=%7B__typename%7D", http.StatusUnauthorized, ""},
+		{"POST", "/graphql", http.StatusUnauthorized, ""},
+		{"POST", "/apps", http.StatusMethodNotAllowed, ""},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(`{"query":"{__typename}"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || !strings.Contains(strings.ToLower(string(body)), strings.ToLower(c.contains)) {
+			t.Errorf("%s %s: %d %.120q, want %d containing %q", c.method, c.path, resp.StatusCode, body, c.code, c.contains)
+		}
+	}
 }
