@@ -16,17 +16,20 @@ web-assets: ## Fetch the pinned GraphiQL and React files from the npm registry (
 js-clients: ## Install the pinned npm GraphQL clients the JS client tests run (skipped when installed and the lockfile unchanged)
 	@bash httpapi/jsclients/install.sh
 
+web-console: ## Build the web console (npm ci when the lockfile changed, codegen from graph/schema, typecheck, vite build) into web/console/dist/app, which the binary embeds
+	@bash web/console/build.sh
+
 generate: ## Regenerate the gqlgen code and the CLI's genqlient client from graph/schema/*.graphqls
 	$(GO) tool gqlgen generate
 	$(GO) tool genqlient cli/gql/genqlient.yaml
 
-build: web-assets ## Build bin/appmanage
+build: web-assets web-console ## Build bin/appmanage (with the web console)
 	$(GO) build -o $(BIN) .
 
 run: build ## Start the server; with no backend configured it runs in sandbox mode (ARGS="--listen ..." to pass flags)
 	./$(BIN) serve $(ARGS)
 
-test: web-assets js-clients ## Run every test with the race detector (the JS client tests need Node.js 20+)
+test: web-assets js-clients web-console ## Run every test with the race detector (the JS client tests and the console need Node.js 20+)
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-real: web-assets ## Run the datasource and workflow suites against real servers (APPMANAGE_TEST_* variables; skips when unset)
@@ -36,7 +39,7 @@ lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: web-assets ## Run the benchmarks (performance goals are checked here, not in tests)
+bench: web-assets web-console ## Run the benchmarks (performance goals are checked here, not in tests)
 	# -p 1: one package at a time, so no benchmark shares the CPU with another's.
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m ./...
 
@@ -50,4 +53,4 @@ check-generated: ## Fail when the committed gqlgen or genqlient code does not ma
 clean: ## Remove build output
 	rm -rf bin
 
-.PHONY: help web-assets js-clients generate build run test test-real lint bench fuzz check-generated clean
+.PHONY: help web-assets js-clients web-console generate build run test test-real lint bench fuzz check-generated clean

@@ -36,6 +36,7 @@ import (
 	"github.com/appmanage/appmanage/resolvers"
 	"github.com/appmanage/appmanage/sandbox"
 	"github.com/appmanage/appmanage/store"
+	"github.com/appmanage/appmanage/web/console"
 	"github.com/appmanage/appmanage/web/graphiql"
 )
 
@@ -86,6 +87,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 			return nil, fmt.Errorf("start sandbox: %w", err)
 		}
 		s.sandbox.Apply(cfg)
+		s.sandbox.SetLatency(cfg.SandboxLatency)
 		if hook, ok := ctx.Value(sandboxHookKey{}).(func(*sandbox.Env)); ok {
 			hook(s.sandbox)
 		}
@@ -220,6 +222,7 @@ func newServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *se
 		AuditMutations:   s.audit.Mutations(apps.SettingSecrecy),
 		RefusedMutations: s.audit.Unauthenticated,
 		AroundOperations: resolvers.WithLoaders(res),
+		Console:          console.Handler(),
 		GraphiQL:         graphiql.Handler(graphiql.Options{Endpoint: "/graphql", BasePath: "/graphiql", Title: "appmanage"}),
 		Sandbox:          cfg.Sandbox,
 		AllowedOrigins:   cfg.AllowedOrigins,

@@ -39,6 +39,7 @@ type Config struct {
 	LogFormat      string // text | json
 	LibraryDir     string // "" = the embedded library
 	Sandbox        []string
+	SandboxLatency time.Duration // delays every call to a sandbox fake (--sandbox-latency)
 	AllowedOrigins []string
 	PublicHost     string // host used in W9_URL when an app has no domain
 	WebhookURL     string // appmanage's /hooks/gitea as Gitea reaches it; "" = no push webhooks
@@ -170,6 +171,8 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, e
 	str(&maxAppSize, "library-max-app-size", "APPMANAGE_LIBRARY_MAX_APP_SIZE", "64MiB", "most an app folder of the library may commit (e.g. 64MiB, 200MB)", false)
 	fs.Var(sandboxValue{&c.Sandbox}, "sandbox", "fake upstreams in-process: bare for all, or a list such as portainer,npm")
 	opts = append(opts, option{"sandbox", "APPMANAGE_SANDBOX", "fake upstreams in-process: bare (or true) for all, or a list such as portainer,npm; the default when no upstream is configured", false})
+	fs.DurationVar(&c.SandboxLatency, "sandbox-latency", 0, "delay every call to a sandbox fake by this much (e.g. 200ms), to watch progress; 0 = none")
+	opts = append(opts, option{"sandbox-latency", "APPMANAGE_SANDBOX_LATENCY", "delay every call to a sandbox fake by this much (e.g. 200ms), to watch progress; 0 = none", false})
 	str(&origins, "allowed-origins", "APPMANAGE_ALLOWED_ORIGINS", "", "extra websocket origins (comma-separated host patterns) besides the server's own", false)
 	str(&c.PublicHost, "public-host", "APPMANAGE_PUBLIC_HOST", "", "host name or IP used in an app's W9_URL when it has no domain (host:port)", false)
 	str(&c.WebhookURL, "webhook-url", "APPMANAGE_WEBHOOK_URL", "", "this server's /hooks/gitea as Gitea reaches it, e.g. http://appmanage:8080/hooks/gitea: installs create a push webhook there and a push redeploys the app", false)

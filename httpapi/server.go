@@ -44,6 +44,9 @@ type Options struct {
 	Schema   graphql.ExecutableSchema
 	Auth     Authenticator
 	GraphiQL http.Handler
+	// Console serves the web console at / and every GET path no other
+	// route takes (its client-side routes); nil: / redirects to /graphiql.
+	Console http.Handler
 	// AroundOperations runs around every GraphQL operation, whatever its
 	// transport (e.g. to attach per-operation dataloaders).
 	AroundOperations graphql.OperationMiddleware
@@ -131,9 +134,16 @@ func New(o Options) http.Handler {
 		r.Method(http.MethodPost, "/hooks/gitea", withClientAddr(giteaWebhookHandler(o.GiteaWebhook, o.Log)))
 	}
 	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
-	r.Get("/", func(w http.ResponseWriter, req *http.Request) {
-		http.Redirect(w, req, "/graphiql", http.StatusFound)
-	})
+	if o.Console != nil {
+		c := middleware.Compress(5, "text/html", "text/css", "application/javascript", "text/javascript", "image/svg+xml")(o.Console)
+		r.Get("/", c.ServeHTTP)
+		r.Get("/*", c.ServeHTTP)
+		r.Head("/*", c.ServeHTTP)
+	} else {
+		r.Get("/", func(w http.ResponseWriter, req *http.Request) {
+			http.Redirect(w, req, "/graphiql", http.StatusFound)
+		})
+	}
 	return r
 }
 

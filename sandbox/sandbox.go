@@ -98,6 +98,19 @@ func (e *Env) Apply(cfg *config.Config) {
 	}
 }
 
+// SetLatency delays every call to a fake by d (0: none).
+func (e *Env) SetLatency(d time.Duration) {
+	if e.Gitea != nil {
+		e.Gitea.Faults.SetLatency(d)
+	}
+	if e.Portainer != nil {
+		e.Portainer.Faults.SetLatency(d)
+	}
+	if e.NPM != nil {
+		e.NPM.Faults.SetLatency(d)
+	}
+}
+
 // Close stops every fake.
 func (e *Env) Close() {
 	if e.Gitea != nil {

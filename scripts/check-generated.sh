@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-tar -C "$root" --exclude=./bin --exclude=./data --exclude=./.git -cf - . | tar -C "$tmp" -xf -
+tar -C "$root" --exclude=./bin --exclude=./data --exclude=./.git --exclude=./web/console/node_modules -cf - . | tar -C "$tmp" -xf -
 (cd "$tmp" && go tool gqlgen generate && go tool genqlient cli/gql/genqlient.yaml)
 status=0
 for f in graph/generated.go graph/model/models_gen.go cli/gql/generated.go; do

@@ -88,11 +88,19 @@ type session struct {
 	mu       sync.Mutex
 	offHost  []string // requests to other hosts (blocked)
 	console  []string // console lines, for failure messages
-	failures []string // uncaught exceptions
+	failures []string // uncaught exceptions (and, with strictConsole, console errors)
 	wg       sync.WaitGroup
+
+	// strictConsole counts console errors (console.error, failed loads in
+	// the browser log) as failures too.
+	strictConsole bool
 }
 
 func start(t testing.TB, pageURL string) *session {
+	return startWith(t, pageURL, timeout, 1280, 900)
+}
+
+func startWith(t testing.TB, pageURL string, limit time.Duration, width, height int) *session {
 	t.Helper()
 	u, err := url.Parse(pageURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -118,7 +126,7 @@ func start(t testing.TB, pageURL string) *session {
 		chromedp.Flag("disable-breakpad", true),
 		chromedp.Flag("no-pings", true),
 		chromedp.Flag("dns-prefetch-disable", true),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(width, height),
 	}
 	// Belt and braces: no host name resolves except the one under test, so
 	// even traffic the Fetch domain does not see (websockets, browser
@@ -131,7 +139,7 @@ func start(t testing.TB, pageURL string) *session {
 	}
 	opts = append(opts, chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE "+exclude))
 
-	base, cancelBase := context.WithTimeout(context.Background(), timeout)
+	base, cancelBase := context.WithTimeout(context.Background(), limit)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	s := &session{
@@ -220,8 +228,8 @@ func (s *session) watch() error {
 			}
 			s.mu.Lock()
 			s.console = append(s.console, fmt.Sprintf("%s: %s", m.Type, m.Text))
-			if m.IsException() {
-				s.failures = append(s.failures, m.Text)
+			if m.IsException() || (s.strictConsole && m.Type == chromedp.ConsoleError) {
+				s.failures = append(s.failures, fmt.Sprintf("%s: %s", m.Type, m.Text))
 			}
 			s.mu.Unlock()
 		}
